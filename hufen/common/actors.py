@@ -1,0 +1,82 @@
+"""Who is acting: every service and selector takes an `Actor`.
+
+An actor is a frozen snapshot of what a caller may see and do, built once per request from a staff
+user or an API client (or `SYSTEM` for jobs), so that scoping code never re-reads the user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    HQ_ADMIN = "hq_admin"
+    HQ_OPERATOR = "hq_operator"
+    REGION_MANAGER = "region_manager"
+    DEALER_MANAGER = "dealer_manager"
+    BUTLER = "butler"
+    MERCHANT_OPERATOR = "merchant_operator"
+    API_CLIENT = "api_client"
+    SYSTEM = "system"
+
+
+class Scope(StrEnum):
+    """How far an actor's view of persons reaches."""
+
+    ALL = "all"
+    BRAND = "brand"
+    REGION = "region"
+    DEALER = "dealer"
+    GRID = "grid"
+    NONE = "none"
+
+
+# Permissions by role. Revealing PII is a permission: it is granted to few roles and audited.
+ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
+    Role.HQ_ADMIN: frozenset({"persons.view", "persons.export", "pii.reveal", "org.manage", "api_clients.manage"}),
+    Role.HQ_OPERATOR: frozenset({"persons.view", "persons.export"}),
+    Role.REGION_MANAGER: frozenset({"persons.view", "persons.export"}),
+    Role.DEALER_MANAGER: frozenset({"persons.view", "persons.export", "pii.reveal"}),
+    Role.BUTLER: frozenset({"persons.view", "pii.reveal"}),
+    Role.MERCHANT_OPERATOR: frozenset(),
+    Role.API_CLIENT: frozenset({"persons.view"}),
+    Role.SYSTEM: frozenset({"persons.view", "persons.export", "pii.reveal", "org.manage"}),
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    kind: str  # "staff" | "api_client" | "system"
+    role: Role
+    label: str
+    staff_id: int | None = None
+    user_id: int | None = None
+    api_client_id: int | None = None
+    brand_ids: frozenset[int] = field(default_factory=frozenset)
+    region_id: int | None = None
+    dealer_id: int | None = None
+    extra_permissions: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def scope(self) -> Scope:
+        if self.role in (Role.HQ_ADMIN, Role.HQ_OPERATOR, Role.SYSTEM):
+            return Scope.ALL
+        if self.role == Role.REGION_MANAGER:
+            return Scope.REGION if self.region_id else Scope.NONE
+        if self.role == Role.DEALER_MANAGER:
+            return Scope.DEALER if self.dealer_id else Scope.NONE
+        if self.role == Role.BUTLER:
+            return Scope.GRID if self.staff_id and self.dealer_id else Scope.NONE
+        if self.role == Role.API_CLIENT:
+            if self.dealer_id:
+                return Scope.DEALER
+            if self.brand_ids:
+                return Scope.BRAND
+        return Scope.NONE
+
+    def has_perm(self, perm: str) -> bool:
+        return perm in ROLE_PERMISSIONS.get(self.role, frozenset()) or perm in self.extra_permissions
+
+
+SYSTEM = Actor(kind="system", role=Role.SYSTEM, label="system")

@@ -1,0 +1,64 @@
+"""Reads on the organisation, and turning a login or a token into an `Actor`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet
+
+from hufen.common.actors import Actor, Role
+from hufen.org.models import ApiClient, Dealer, Staff
+from hufen.people.querysets import dealer_queryset_for
+
+
+def actor_for_staff(staff: Staff) -> Actor:
+    brand_ids = frozenset(b.pk for b in staff.brands.all())
+    return Actor(
+        kind="staff",
+        role=Role(staff.role),
+        label=f"{staff.name}<{staff.user.username}>",
+        staff_id=staff.pk,
+        user_id=staff.user_id,
+        brand_ids=brand_ids,
+        region_id=staff.region_id,
+        dealer_id=staff.dealer_id,
+    )
+
+
+def actor_for_user(user: Any) -> Actor | None:
+    """The actor behind a logged-in Django user, or None if the user is not active staff."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    staff = Staff.objects.select_related("user").prefetch_related("brands").filter(user=user).first()
+    if staff is None or not staff.is_active or not user.is_active:
+        return None
+    return actor_for_staff(staff)
+
+
+def actor_for_api_client(client: ApiClient) -> Actor:
+    return Actor(
+        kind="api_client",
+        role=Role.API_CLIENT,
+        label=f"api:{client.name}",
+        api_client_id=client.pk,
+        brand_ids=frozenset({client.brand_id}) if client.brand_id else frozenset(),
+        dealer_id=client.dealer_id,
+    )
+
+
+def dealer_list(*, actor: Actor, query: str = "", region_code: str = "") -> QuerySet[Dealer]:
+    qs = dealer_queryset_for(actor).select_related("region").prefetch_related("brands")
+    if query:
+        qs = qs.filter(Q(code__icontains=query) | Q(name__icontains=query) | Q(city__icontains=query))
+    if region_code:
+        qs = qs.filter(region__code=region_code)
+    return qs.order_by("code")
+
+
+def dealer_get(*, actor: Actor, code: str) -> Dealer | None:
+    return dealer_list(actor=actor).filter(code=code).first()
+
+
+def dealer_staff_counts(*, actor: Actor, dealer: Dealer) -> dict[str, int]:
+    rows = Staff.objects.filter(dealer=dealer, is_active=True).values("role").annotate(n=Count("id"))
+    return {r["role"]: r["n"] for r in rows}
