@@ -89,21 +89,39 @@ class World:
 
 def build_world() -> World:
     brands = {
-        "mass": BrandFactory(code="mass", name="星河汽车", positioning="mass"),
-        "premium": BrandFactory(code="premium", name="极境", positioning="premium"),
+        "mass": BrandFactory.create(code="mass", name="星河汽车", positioning="mass"),
+        "premium": BrandFactory.create(code="premium", name="极境", positioning="premium"),
     }
-    regions = {"east": RegionFactory(code="east", name="华东大区"), "south": RegionFactory(code="south", name="华南大区")}
+    regions = {
+        "east": RegionFactory.create(code="east", name="华东大区"),
+        "south": RegionFactory.create(code="south", name="华南大区"),
+    }
     dealers = {
-        "A1": DealerFactory(code="A1", name="杭州星河之江店", region=regions["east"],
-                            brands=[brands["mass"], brands["premium"]]),
-        "A2": DealerFactory(code="A2", name="上海星河浦东店", region=regions["east"], province="上海市",
-                            city="上海市", district="浦东新区", brands=[brands["mass"]]),
-        "B1": DealerFactory(code="B1", name="广州极境天河店", region=regions["south"], province="广东省",
-                            city="广州市", district="天河区", brands=[brands["premium"]]),
+        "A1": DealerFactory.create(
+            code="A1", name="杭州星河之江店", region=regions["east"], brands=[brands["mass"], brands["premium"]]
+        ),
+        "A2": DealerFactory.create(
+            code="A2",
+            name="上海星河浦东店",
+            region=regions["east"],
+            province="上海市",
+            city="上海市",
+            district="浦东新区",
+            brands=[brands["mass"]],
+        ),
+        "B1": DealerFactory.create(
+            code="B1",
+            name="广州极境天河店",
+            region=regions["south"],
+            province="广东省",
+            city="广州市",
+            district="天河区",
+            brands=[brands["premium"]],
+        ),
     }
 
     def staff(username: str, name: str, role: str, **kw: object) -> Staff:
-        return StaffFactory(user=UserFactory(username=username), name=name, role=role, **kw)
+        return StaffFactory.create(user=UserFactory.create(username=username), name=name, role=role, **kw)
 
     staff_rows = {
         "hq_admin": staff("hq_admin", "张总", "hq_admin"),
@@ -116,40 +134,62 @@ def build_world() -> World:
         "merchant": staff("merchant", "吴老板", "merchant_operator"),
     }
     grids = {
-        "A1-west": GridFactory(dealer=dealers["A1"], name="西湖网格", butler=staff_rows["butler_a1"]),
-        "A1-north": GridFactory(dealer=dealers["A1"], name="拱墅网格", butler=staff_rows["butler_a1b"]),
+        "A1-west": GridFactory.create(dealer=dealers["A1"], name="西湖网格", butler=staff_rows["butler_a1"]),
+        "A1-north": GridFactory.create(dealer=dealers["A1"], name="拱墅网格", butler=staff_rows["butler_a1b"]),
     }
-    household = HouseholdFactory(name="王家")
+    household = HouseholdFactory.create(name="王家")
     persons = {
-        "a1_owner": PersonFactory(name="王小伟", phone="+8613812345678", household=household,
-                                  household_role="head"),
-        "a1_other": PersonFactory(name="李娜", gender="F", phone="+8613912340001", household=household,
-                                  household_role="spouse"),
-        "a2_owner": PersonFactory(name="陈静", gender="F", phone="+8615012340002", city="上海市"),
-        "b1_owner": PersonFactory(name="黄建国", phone="+8618612340003", city="广州市"),
-        "b1_serviced_at_a1": PersonFactory(name="刘洋", phone="+8617712340004", city="广州市"),
-        "prospect": PersonFactory(name="欧阳娜娜", gender="F", phone="+8619912340005"),
+        "a1_owner": PersonFactory.create(
+            name="王小伟", phone="+8613812345678", household=household, household_role="head"
+        ),
+        "a1_other": PersonFactory.create(
+            name="李娜", gender="F", phone="+8613912340001", household=household, household_role="spouse"
+        ),
+        "a2_owner": PersonFactory.create(name="陈静", gender="F", phone="+8615012340002", city="上海市"),
+        "b1_owner": PersonFactory.create(name="黄建国", phone="+8618612340003", city="广州市"),
+        "b1_serviced_at_a1": PersonFactory.create(name="刘洋", phone="+8617712340004", city="广州市"),
+        "prospect": PersonFactory.create(name="欧阳娜娜", gender="F", phone="+8619912340005"),
     }
-    mass_model = VehicleModelFactory(brand=brands["mass"], series="星河 S7", name="2025款 1.5T 旗舰版")
-    premium_model = VehicleModelFactory(brand=brands["premium"], series="极境 E9", name="2025款 纯电长续航",
-                                        energy_type="bev", price_band="e", msrp_fen=32_980_000)
-    OwnershipFactory(person=persons["a1_owner"], dealer=dealers["A1"], vehicle=VehicleFactory(model=mass_model))
-    OwnershipFactory(person=persons["a1_other"], dealer=dealers["A1"],
-                     vehicle=VehicleFactory(model=premium_model, plate="浙AD12345"))
-    OwnershipFactory(person=persons["a2_owner"], dealer=dealers["A2"], vehicle=VehicleFactory(model=mass_model))
-    OwnershipFactory(person=persons["b1_owner"], dealer=dealers["B1"], vehicle=VehicleFactory(model=premium_model))
-    b1s = OwnershipFactory(person=persons["b1_serviced_at_a1"], dealer=dealers["B1"],
-                           vehicle=VehicleFactory(model=premium_model))
-    ServiceVisitFactory(person=persons["b1_serviced_at_a1"], vehicle=b1s.vehicle, dealer=dealers["A1"])
+    mass_model = VehicleModelFactory.create(brand=brands["mass"], series="星河 S7", name="2025款 1.5T 旗舰版")
+    premium_model = VehicleModelFactory.create(
+        brand=brands["premium"],
+        series="极境 E9",
+        name="2025款 纯电长续航",
+        energy_type="bev",
+        price_band="e",
+        msrp_fen=32_980_000,
+    )
+    OwnershipFactory.create(
+        person=persons["a1_owner"], dealer=dealers["A1"], vehicle=VehicleFactory.create(model=mass_model)
+    )
+    OwnershipFactory.create(
+        person=persons["a1_other"],
+        dealer=dealers["A1"],
+        vehicle=VehicleFactory.create(model=premium_model, plate="浙AD12345"),
+    )
+    OwnershipFactory.create(
+        person=persons["a2_owner"], dealer=dealers["A2"], vehicle=VehicleFactory.create(model=mass_model)
+    )
+    OwnershipFactory.create(
+        person=persons["b1_owner"], dealer=dealers["B1"], vehicle=VehicleFactory.create(model=premium_model)
+    )
+    b1s = OwnershipFactory.create(
+        person=persons["b1_serviced_at_a1"], dealer=dealers["B1"], vehicle=VehicleFactory.create(model=premium_model)
+    )
+    ServiceVisitFactory.create(person=persons["b1_serviced_at_a1"], vehicle=b1s.vehicle, dealer=dealers["A1"])
     now = timezone.now()
-    ButlerAssignment.objects.create(person=persons["a1_owner"], grid=grids["A1-west"],
-                                    butler=staff_rows["butler_a1"], started_at=now)
-    ButlerAssignment.objects.create(person=persons["a1_other"], grid=grids["A1-north"],
-                                    butler=staff_rows["butler_a1b"], started_at=now)
+    ButlerAssignment.objects.create(
+        person=persons["a1_owner"], grid=grids["A1-west"], butler=staff_rows["butler_a1"], started_at=now
+    )
+    ButlerAssignment.objects.create(
+        person=persons["a1_other"], grid=grids["A1-north"], butler=staff_rows["butler_a1b"], started_at=now
+    )
     world = World(brands=brands, regions=regions, dealers=dealers, grids=grids, staff=staff_rows, persons=persons)
     admin = world.actor("hq_admin")
-    for name, kw in {"api_dealer_a1": {"dealer": dealers["A1"]},
-                     "api_brand_premium": {"brand": brands["premium"]}}.items():
+    for name, kw in {
+        "api_dealer_a1": {"dealer": dealers["A1"]},
+        "api_brand_premium": {"brand": brands["premium"]},
+    }.items():
         client, token = api_client_create(actor=admin, name=name, **kw)  # type: ignore[arg-type]
         world.api_clients[name] = client
         world.api_tokens[name] = token
@@ -173,3 +213,19 @@ def artifacts_dir() -> Path:
     path = Path(__file__).resolve().parent / "test-artifacts"
     path.mkdir(exist_ok=True)
     return path
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    from django.conf import settings
+
+    return f"hufen database: {settings.DATABASES['default']['ENGINE']} {settings.DATABASES['default']['NAME']}"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under `make test-postgres` the suite must really run on PostgreSQL, never fall back."""
+    import os
+
+    from django.conf import settings
+
+    if os.environ.get("HUFEN_REQUIRE_POSTGRES") and "postgresql" not in settings.DATABASES["default"]["ENGINE"]:
+        raise pytest.UsageError("HUFEN_REQUIRE_POSTGRES is set but DATABASE_URL does not point at PostgreSQL")

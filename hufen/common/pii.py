@@ -27,6 +27,7 @@ class FieldError(ValueError):
 
 # --- phones -----------------------------------------------------------------------------------
 
+
 def normalize_cn_mobile(raw: str, field: str = "phone") -> str:
     """Return a Chinese mobile number in E.164 (`+8613812345678`) or raise FieldError."""
     text = (raw or "").strip()
@@ -61,6 +62,7 @@ def mask_phone(e164: str | None) -> str:
 
 
 # --- names and other text ---------------------------------------------------------------------
+
 
 def mask_name(name: str | None) -> str:
     """`王伟` → `王*`, `王小伟` → `王*伟`, `欧阳娜娜` → `欧**娜`, `Li Lei` → `L*****`."""
@@ -104,8 +106,44 @@ _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 # Province-level codes that may open an ID number.
 ID_PROVINCE_CODES = frozenset(
-    {11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46,
-     50, 51, 52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82, 83, 91}
+    {
+        11,
+        12,
+        13,
+        14,
+        15,
+        21,
+        22,
+        23,
+        31,
+        32,
+        33,
+        34,
+        35,
+        36,
+        37,
+        41,
+        42,
+        43,
+        44,
+        45,
+        46,
+        50,
+        51,
+        52,
+        53,
+        54,
+        61,
+        62,
+        63,
+        64,
+        65,
+        71,
+        81,
+        82,
+        83,
+        91,
+    }
 )
 
 
@@ -164,9 +202,29 @@ def mask_id_number(id_number: str) -> str:
 
 _VIN_VALUES = {
     **{str(d): d for d in range(10)},
-    "A": 1, "B": 2, "C": 3, "D": 4, "E": 5, "F": 6, "G": 7, "H": 8,
-    "J": 1, "K": 2, "L": 3, "M": 4, "N": 5, "P": 7, "R": 9,
-    "S": 2, "T": 3, "U": 4, "V": 5, "W": 6, "X": 7, "Y": 8, "Z": 9,
+    "A": 1,
+    "B": 2,
+    "C": 3,
+    "D": 4,
+    "E": 5,
+    "F": 6,
+    "G": 7,
+    "H": 8,
+    "J": 1,
+    "K": 2,
+    "L": 3,
+    "M": 4,
+    "N": 5,
+    "P": 7,
+    "R": 9,
+    "S": 2,
+    "T": 3,
+    "U": 4,
+    "V": 5,
+    "W": 6,
+    "X": 7,
+    "Y": 8,
+    "Z": 9,
 }
 _VIN_WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
 
@@ -183,7 +241,9 @@ def validate_vin(raw: str, field: str = "vin") -> str:
         raise FieldError(field, f"must be 17 characters, got {len(text)}", raw)
     bad = sorted({c for c in text if c not in _VIN_VALUES})
     if bad:
-        raise FieldError(field, f"contains characters not allowed in a VIN: {''.join(bad)} (I, O and Q never appear)", raw)
+        raise FieldError(
+            field, f"contains characters not allowed in a VIN: {''.join(bad)} (I, O and Q never appear)", raw
+        )
     expected = vin_check_digit(text)
     if text[8] != expected:
         raise FieldError(field, f"check digit (9th character) is {text[8]}, expected {expected}", raw)

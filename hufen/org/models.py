@@ -104,7 +104,11 @@ class Grid(models.Model):
     name = models.CharField(max_length=60)
     districts = models.JSONField(default=list, blank=True)
     butler = models.ForeignKey(
-        Staff, null=True, blank=True, on_delete=models.SET_NULL, related_name="grids",
+        Staff,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="grids",
         help_text="The butler who serves this grid by default",
     )
 

@@ -58,8 +58,13 @@ def staff_create(
     )
     if brands:
         staff.brands.set(brands)
-    audit(actor=actor, action="staff.create", obj_type="staff", obj_id=staff.pk,
-          summary={"username": username, "role": role.value, "dealer": dealer.code if dealer else None})
+    audit(
+        actor=actor,
+        action="staff.create",
+        obj_type="staff",
+        obj_id=staff.pk,
+        summary={"username": username, "role": role.value, "dealer": dealer.code if dealer else None},
+    )
     return staff
 
 
@@ -90,8 +95,13 @@ def api_client_create(
         expires_at=expires_at,
         created_by_id=actor.staff_id,
     )
-    audit(actor=actor, action="api_client.create", obj_type="api_client", obj_id=client.pk,
-          summary={"name": name, "brand": brand.code if brand else None, "dealer": dealer.code if dealer else None})
+    audit(
+        actor=actor,
+        action="api_client.create",
+        obj_type="api_client",
+        obj_id=client.pk,
+        summary={"name": name, "brand": brand.code if brand else None, "dealer": dealer.code if dealer else None},
+    )
     return client, token
 
 
@@ -109,9 +119,7 @@ def api_client_authenticate(token: str) -> ApiClient | None:
     """The live client for a bearer token, or None (unknown, revoked or expired)."""
     if not token.startswith(TOKEN_PREFIX):
         return None
-    client = (
-        ApiClient.objects.select_related("brand", "dealer").filter(token_hash=_hash_token(token)).first()
-    )
+    client = ApiClient.objects.select_related("brand", "dealer").filter(token_hash=_hash_token(token)).first()
     now = timezone.now()
     if client is None or client.revoked_at is not None or (client.expires_at and client.expires_at <= now):
         return None

@@ -43,9 +43,9 @@ def _persons_of_dealers(dealer_ids: models.QuerySet[Any]) -> models.Q:
         models.Q(id__in=Ownership.objects.filter(dealer_id__in=dealer_ids).values("person_id"))
         | models.Q(id__in=ServiceVisit.objects.filter(dealer_id__in=dealer_ids).values("person_id"))
         | models.Q(
-            id__in=ButlerAssignment.objects.filter(
-                grid__dealer_id__in=dealer_ids, ended_at__isnull=True
-            ).values("person_id")
+            id__in=ButlerAssignment.objects.filter(grid__dealer_id__in=dealer_ids, ended_at__isnull=True).values(
+                "person_id"
+            )
         )
     )
 

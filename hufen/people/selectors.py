@@ -14,8 +14,8 @@ from django.utils import timezone
 from hufen.common.actors import Actor
 from hufen.common.errors import NotFound
 from hufen.common.names import name_pinyin
-from hufen.people.querysets import dealer_queryset_for
 from hufen.people.models import ButlerAssignment, ContactPoint, Ownership, Person, ServiceVisit, Vehicle
+from hufen.people.querysets import dealer_queryset_for
 
 _PLATE_START = re.compile(r"^[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-Z]")
 _HAN = re.compile(r"[\u3400-\u9fff]")
@@ -96,9 +96,7 @@ def person_360(*, actor: Actor, person_id: int) -> Person360:
     person = person_get(actor=actor, person_id=person_id)
     members: list[Person] = []
     if person.household_id:
-        members = list(
-            Person.objects.visible_to(actor).filter(household_id=person.household_id).exclude(pk=person.pk)
-        )
+        members = list(Person.objects.visible_to(actor).filter(household_id=person.household_id).exclude(pk=person.pk))
     ownerships = list(
         Ownership.objects.filter(person=person)
         .select_related("vehicle__model__brand", "dealer")

@@ -100,12 +100,18 @@ def person_create(*, actor: Actor, data: PersonInput, household: Household | Non
     fields = _clean_person(data)
     person = Person.objects.create(household=household, **fields)
     if person.phone:
-        ContactPoint.objects.create(person=person, kind="phone", value=person.phone, last4=person.phone[-4:],
-                                    is_primary=True)
+        ContactPoint.objects.create(
+            person=person, kind="phone", value=person.phone, last4=person.phone[-4:], is_primary=True
+        )
     if person.email:
         ContactPoint.objects.create(person=person, kind="email", value=person.email, is_primary=True)
-    audit(actor=actor, action="person.create", obj_type="person", obj_id=person.pk,
-          summary={"name": mask_name(person.name), "phone": mask_phone(person.phone), "source": person.source})
+    audit(
+        actor=actor,
+        action="person.create",
+        obj_type="person",
+        obj_id=person.pk,
+        summary={"name": mask_name(person.name), "phone": mask_phone(person.phone), "source": person.source},
+    )
     publish("person_created", person_id=person.pk, properties={"source": person.source})
     return person
 
@@ -138,8 +144,14 @@ def person_update(*, actor: Actor, person: Person, data: PersonInput, reason: st
         )
         ContactPoint.objects.filter(person=person, kind="phone").exclude(value=person.phone).update(is_primary=False)
         ContactPoint.objects.filter(person=person, kind="phone", value=person.phone).update(is_primary=True)
-    audit(actor=actor, action="person.update", obj_type="person", obj_id=person.pk,
-          summary=diff(before, _masked_snapshot(person)), reason=reason)
+    audit(
+        actor=actor,
+        action="person.update",
+        obj_type="person",
+        obj_id=person.pk,
+        summary=diff(before, _masked_snapshot(person)),
+        reason=reason,
+    )
     return person
 
 
@@ -150,14 +162,24 @@ def person_add_phone(*, actor: Actor, person: Person, phone: str) -> ContactPoin
         person=person, kind="phone", value=value, defaults={"last4": value[-4:]}
     )
     if created:
-        audit(actor=actor, action="person.add_phone", obj_type="person", obj_id=person.pk,
-              summary={"phone": mask_phone(value)})
+        audit(
+            actor=actor,
+            action="person.add_phone",
+            obj_type="person",
+            obj_id=person.pk,
+            summary={"phone": mask_phone(value)},
+        )
     return contact
 
 
 @transaction.atomic
 def vehicle_register(
-    *, actor: Actor, vin: str, model: VehicleModel, colour: str, plate: str = "",
+    *,
+    actor: Actor,
+    vin: str,
+    model: VehicleModel,
+    colour: str,
+    plate: str = "",
     produced_on: dt.date | None = None,
 ) -> Vehicle:
     vin = validate_vin(vin)
@@ -167,8 +189,13 @@ def vehicle_register(
     if plate_value and Vehicle.objects.filter(plate=plate_value).exists():
         raise FieldError("plate", f"{plate_value} is already on another vehicle")
     vehicle = Vehicle.objects.create(vin=vin, model=model, colour=colour, plate=plate_value, produced_on=produced_on)
-    audit(actor=actor, action="vehicle.register", obj_type="vehicle", obj_id=vehicle.pk,
-          summary={"vin": vin, "model": str(model)})
+    audit(
+        actor=actor,
+        action="vehicle.register",
+        obj_type="vehicle",
+        obj_id=vehicle.pk,
+        summary={"vin": vin, "model": str(model)},
+    )
     return vehicle
 
 
@@ -189,9 +216,7 @@ def ownership_deliver(
         raise FieldError("role", f"{role!r} is not owner or co_user")
     if role == "owner":
         current = (
-            Ownership.objects.select_for_update()
-            .filter(vehicle=vehicle, role="owner", ended_at__isnull=True)
-            .first()
+            Ownership.objects.select_for_update().filter(vehicle=vehicle, role="owner", ended_at__isnull=True).first()
         )
         if current is not None:
             if current.person_id == person.pk:
@@ -204,15 +229,24 @@ def ownership_deliver(
     ownership = Ownership.objects.create(
         person=person, vehicle=vehicle, dealer=dealer, role=role, delivered_at=delivered_at
     )
-    audit(actor=actor, action="ownership.deliver", obj_type="ownership", obj_id=ownership.pk,
-          summary={"person": person.pk, "vin": vehicle.vin, "dealer": dealer.code if dealer else None, "role": role})
+    audit(
+        actor=actor,
+        action="ownership.deliver",
+        obj_type="ownership",
+        obj_id=ownership.pk,
+        summary={"person": person.pk, "vin": vehicle.vin, "dealer": dealer.code if dealer else None, "role": role},
+    )
     publish(
         "vehicle_delivered",
         person_id=person.pk,
         dealer_id=dealer.pk if dealer else None,
         ts=delivered_at,
-        properties={"vin": vehicle.vin, "series": vehicle.model.series, "brand_id": vehicle.model.brand_id,
-                    "role": role},
+        properties={
+            "vin": vehicle.vin,
+            "series": vehicle.model.series,
+            "brand_id": vehicle.model.brand_id,
+            "role": role,
+        },
     )
     return ownership
 
@@ -227,24 +261,50 @@ def ownership_end(*, actor: Actor, ownership: Ownership, reason: str, ended_at: 
     ownership.end_reason = reason
     ownership.save(update_fields=["ended_at", "end_reason"])
     audit(actor=actor, action="ownership.end", obj_type="ownership", obj_id=ownership.pk, summary={"reason": reason})
-    publish("ownership_ended", person_id=ownership.person_id, dealer_id=ownership.dealer_id,
-            properties={"vehicle_id": ownership.vehicle_id, "reason": reason})
+    publish(
+        "ownership_ended",
+        person_id=ownership.person_id,
+        dealer_id=ownership.dealer_id,
+        properties={"vehicle_id": ownership.vehicle_id, "reason": reason},
+    )
     return ownership
 
 
 @transaction.atomic
 def service_visit_record(
-    *, actor: Actor, person: Person, vehicle: Vehicle, dealer: Dealer, kind: str,
-    visited_at: dt.datetime | None = None, mileage_km: int | None = None,
+    *,
+    actor: Actor,
+    person: Person,
+    vehicle: Vehicle,
+    dealer: Dealer,
+    kind: str,
+    visited_at: dt.datetime | None = None,
+    mileage_km: int | None = None,
 ) -> ServiceVisit:
     if kind not in dict(ServiceVisit.KIND_CHOICES):
         raise FieldError("kind", f"{kind!r} is not a service kind")
-    visit = ServiceVisit.objects.create(person=person, vehicle=vehicle, dealer=dealer, kind=kind,
-                                        visited_at=visited_at or timezone.now(), mileage_km=mileage_km)
-    audit(actor=actor, action="service_visit.record", obj_type="service_visit", obj_id=visit.pk,
-          summary={"dealer": dealer.code, "kind": kind})
-    publish("service_visited", person_id=person.pk, dealer_id=dealer.pk, ts=visit.visited_at,
-            properties={"vin": vehicle.vin, "kind": kind})
+    visit = ServiceVisit.objects.create(
+        person=person,
+        vehicle=vehicle,
+        dealer=dealer,
+        kind=kind,
+        visited_at=visited_at or timezone.now(),
+        mileage_km=mileage_km,
+    )
+    audit(
+        actor=actor,
+        action="service_visit.record",
+        obj_type="service_visit",
+        obj_id=visit.pk,
+        summary={"dealer": dealer.code, "kind": kind},
+    )
+    publish(
+        "service_visited",
+        person_id=person.pk,
+        dealer_id=dealer.pk,
+        ts=visit.visited_at,
+        properties={"vin": vehicle.vin, "kind": kind},
+    )
     return visit
 
 
@@ -264,13 +324,21 @@ def butler_assign(*, actor: Actor, person: Person, grid: Grid, butler: Staff, re
             return current
         current.ended_at = now
         current.save(update_fields=["ended_at"])
-    assignment = ButlerAssignment.objects.create(person=person, grid=grid, butler=butler, started_at=now,
-                                                 reason=reason)
-    audit(actor=actor, action="butler.assign", obj_type="person", obj_id=person.pk,
-          summary={"grid": str(grid), "butler": butler.name,
-                   "previous_butler": current.butler_id if current else None}, reason=reason)
-    publish("butler_assigned", person_id=person.pk, dealer_id=grid.dealer_id,
-            properties={"grid_id": grid.pk, "butler_id": butler.pk})
+    assignment = ButlerAssignment.objects.create(person=person, grid=grid, butler=butler, started_at=now, reason=reason)
+    audit(
+        actor=actor,
+        action="butler.assign",
+        obj_type="person",
+        obj_id=person.pk,
+        summary={"grid": str(grid), "butler": butler.name, "previous_butler": current.butler_id if current else None},
+        reason=reason,
+    )
+    publish(
+        "butler_assigned",
+        person_id=person.pk,
+        dealer_id=grid.dealer_id,
+        properties={"grid_id": grid.pk, "butler_id": butler.pk},
+    )
     return assignment
 
 
@@ -286,6 +354,13 @@ def person_reveal_pii(*, actor: Actor, person: Person, field: str, reason: str =
         raise FieldError("field", f"{field!r} cannot be revealed (one of {', '.join(PII_FIELDS)})")
     if not Person.objects.visible_to(actor).filter(pk=person.pk).exists():
         raise PermissionDenied("person is outside your data scope")
-    audit(actor=actor, action="pii.reveal", obj_type="person", obj_id=person.pk, summary={"field": field},
-          reason=reason, ip=ip)
+    audit(
+        actor=actor,
+        action="pii.reveal",
+        obj_type="person",
+        obj_id=person.pk,
+        summary={"field": field},
+        reason=reason,
+        ip=ip,
+    )
     return str(getattr(person, field) or "")

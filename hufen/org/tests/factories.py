@@ -1,14 +1,14 @@
 from __future__ import annotations
 
 import factory
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 
 from hufen.org.models import Brand, Dealer, Grid, Region, Staff
 
 PASSWORD = "test-pass-2026"
 
 
-class BrandFactory(factory.django.DjangoModelFactory):
+class BrandFactory(factory.django.DjangoModelFactory[Brand]):
     class Meta:
         model = Brand
         django_get_or_create = ("code",)
@@ -18,7 +18,7 @@ class BrandFactory(factory.django.DjangoModelFactory):
     positioning = "mass"
 
 
-class RegionFactory(factory.django.DjangoModelFactory):
+class RegionFactory(factory.django.DjangoModelFactory[Region]):
     class Meta:
         model = Region
         django_get_or_create = ("code",)
@@ -27,7 +27,7 @@ class RegionFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"大区{n}")
 
 
-class DealerFactory(factory.django.DjangoModelFactory):
+class DealerFactory(factory.django.DjangoModelFactory[Dealer]):
     class Meta:
         model = Dealer
         django_get_or_create = ("code",)
@@ -47,21 +47,22 @@ class DealerFactory(factory.django.DjangoModelFactory):
             self.brands.set(extracted)
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
-        model = get_user_model()
+        model = User
         django_get_or_create = ("username",)
         skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"user{n}")
+
     @factory.post_generation
-    def password(self, create: bool, extracted: str | None, **kwargs: object) -> None:
+    def password(self: User, create: bool, extracted: str | None, **kwargs: object) -> None:
         self.set_password(extracted or PASSWORD)
         if create:
             self.save(update_fields=["password"])
 
 
-class StaffFactory(factory.django.DjangoModelFactory):
+class StaffFactory(factory.django.DjangoModelFactory[Staff]):
     class Meta:
         model = Staff
 
@@ -70,7 +71,7 @@ class StaffFactory(factory.django.DjangoModelFactory):
     role = "hq_operator"
 
 
-class GridFactory(factory.django.DjangoModelFactory):
+class GridFactory(factory.django.DjangoModelFactory[Grid]):
     class Meta:
         model = Grid
 

@@ -22,7 +22,7 @@ def make_vin(wmi: str = "LHF", seq: int | None = None) -> str:
     return body + vin_check_digit(body + "0" + tail) + tail
 
 
-class HouseholdFactory(factory.django.DjangoModelFactory):
+class HouseholdFactory(factory.django.DjangoModelFactory[Household]):
     class Meta:
         model = Household
 
@@ -30,7 +30,7 @@ class HouseholdFactory(factory.django.DjangoModelFactory):
     city = "杭州市"
 
 
-class PersonFactory(factory.django.DjangoModelFactory):
+class PersonFactory(factory.django.DjangoModelFactory[Person]):
     class Meta:
         model = Person
         skip_postgeneration_save = True
@@ -46,13 +46,14 @@ class PersonFactory(factory.django.DjangoModelFactory):
     address = "文三路 90 号 3 幢 501 室"
 
     @factory.post_generation
-    def contacts(self, create: bool, extracted: object, **kwargs: object) -> None:
+    def contacts(self: Person, create: bool, extracted: object, **kwargs: object) -> None:
         if create and self.phone:
-            ContactPoint.objects.create(person=self, kind="phone", value=self.phone, last4=self.phone[-4:],
-                                        is_primary=True)
+            ContactPoint.objects.create(
+                person=self, kind="phone", value=self.phone, last4=self.phone[-4:], is_primary=True
+            )
 
 
-class VehicleModelFactory(factory.django.DjangoModelFactory):
+class VehicleModelFactory(factory.django.DjangoModelFactory[VehicleModel]):
     class Meta:
         model = VehicleModel
         django_get_or_create = ("brand", "series", "name")
@@ -67,7 +68,7 @@ class VehicleModelFactory(factory.django.DjangoModelFactory):
     wmi = "LHF"
 
 
-class VehicleFactory(factory.django.DjangoModelFactory):
+class VehicleFactory(factory.django.DjangoModelFactory[Vehicle]):
     class Meta:
         model = Vehicle
 
@@ -77,7 +78,7 @@ class VehicleFactory(factory.django.DjangoModelFactory):
     plate = None
 
 
-class OwnershipFactory(factory.django.DjangoModelFactory):
+class OwnershipFactory(factory.django.DjangoModelFactory[Ownership]):
     class Meta:
         model = Ownership
 
@@ -88,7 +89,7 @@ class OwnershipFactory(factory.django.DjangoModelFactory):
     delivered_at = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(days=200))
 
 
-class ServiceVisitFactory(factory.django.DjangoModelFactory):
+class ServiceVisitFactory(factory.django.DjangoModelFactory[ServiceVisit]):
     class Meta:
         model = ServiceVisit
 

@@ -1,0 +1,65 @@
+"""`hufen serve`: run the platform with gunicorn and print where to go."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+
+class Command(BaseCommand):
+    help = "Serve the console, the H5 portal and the API (gunicorn; http://127.0.0.1:8000 by default)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default=os.environ.get("HUFEN_HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("HUFEN_PORT", "8000")))
+        parser.add_argument("--workers", type=int, default=int(os.environ.get("HUFEN_WORKERS", "2")))
+        parser.add_argument("--threads", type=int, default=int(os.environ.get("HUFEN_THREADS", "4")))
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        port, workers, threads = opts["port"], opts["workers"], opts["threads"]
+        if not 1 <= port <= 65535:
+            raise CommandError(f"--port: {port} is not a TCP port (1-65535)")
+        if not 1 <= workers <= 64:
+            raise CommandError(f"--workers: {workers} is not between 1 and 64")
+        if not 1 <= threads <= 64:
+            raise CommandError(f"--threads: {threads} is not between 1 and 64")
+        base = f"http://{opts['host']}:{port}"
+        self.stdout.write(self.style.SUCCESS(f"Hufen is starting on {base}"))
+        self.stdout.write(f"  console   {base}/console/")
+        self.stdout.write(f"  REST API  {base}/api/v1/docs  (OpenAPI: {base}/api/v1/openapi.json)")
+        self._print_logins()
+        gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or shutil.which("gunicorn")
+        if gunicorn is None:
+            raise CommandError("gunicorn is not installed in this environment (run `make setup`)")
+        sys.stdout.flush()
+        argv = [
+            gunicorn,
+            "hufen.wsgi:application",
+            "--bind",
+            f"{opts['host']}:{port}",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--access-logfile",
+            "-",
+            "--graceful-timeout",
+            "10",
+        ]
+        os.execv(gunicorn, argv)
+
+    def _print_logins(self) -> None:
+        try:
+            from hufen.demo.generate import demo_logins  # type: ignore[import-not-found,unused-ignore]
+        except ImportError:
+            return
+        logins = demo_logins()
+        if not logins:
+            return
+        self.stdout.write("  demo logins (one per role):")
+        for row in logins:
+            self.stdout.write(f"    {row['role']:<18} {row['username']:<16} {row['password']}")
