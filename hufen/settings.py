@@ -18,7 +18,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("HUFEN_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-PLACEHOLDER_SECRET = "hufen-insecure-development-key-change-me"  # noqa: S105
+PLACEHOLDER_SECRET = "hufen-insecure-development-key-change-me"
 
 env = environ.Env()
 if (BASE_DIR / ".env").exists():
@@ -26,9 +26,7 @@ if (BASE_DIR / ".env").exists():
 
 HUFEN_ENV: str = env.str("HUFEN_ENV", default="development")
 if HUFEN_ENV not in {"development", "test", "production"}:
-    raise ImproperlyConfigured(
-        f"HUFEN_ENV: {HUFEN_ENV!r} is not one of development, test, production"
-    )
+    raise ImproperlyConfigured(f"HUFEN_ENV: {HUFEN_ENV!r} is not one of development, test, production")
 PRODUCTION = HUFEN_ENV == "production"
 
 SECRET_KEY: str = env.str("HUFEN_SECRET_KEY", default=PLACEHOLDER_SECRET)
@@ -38,13 +36,14 @@ PII_HASH_KEY: str = env.str("HUFEN_PII_KEY", default=SECRET_KEY)
 
 if PRODUCTION:
     if SECRET_KEY == PLACEHOLDER_SECRET or len(SECRET_KEY) < 32:
-        raise ImproperlyConfigured(
-            "HUFEN_SECRET_KEY: production needs a real secret of at least 32 characters"
-        )
+        raise ImproperlyConfigured("HUFEN_SECRET_KEY: production needs a real secret of at least 32 characters")
     if DEBUG:
         raise ImproperlyConfigured("HUFEN_DEBUG: must be off in production")
-    if PII_HASH_KEY == PLACEHOLDER_SECRET:
-        raise ImproperlyConfigured("HUFEN_PII_KEY: production needs a real key")
+    if "HUFEN_PII_KEY" not in os.environ or len(PII_HASH_KEY) < 32 or PII_HASH_KEY == SECRET_KEY:
+        # Kept apart from SECRET_KEY: rotating the session secret must not break identity matching.
+        raise ImproperlyConfigured(
+            "HUFEN_PII_KEY: production needs its own key of at least 32 characters, distinct from HUFEN_SECRET_KEY"
+        )
 
 ALLOWED_HOSTS: list[str] = env.list("HUFEN_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("HUFEN_CSRF_TRUSTED_ORIGINS", default=[])
@@ -58,9 +57,7 @@ def _database_from_url(url: str) -> dict[str, Any]:
         )
     scheme = url.split("://", 1)[0]
     if scheme not in {"postgres", "postgresql", "pgsql", "sqlite"}:
-        raise ImproperlyConfigured(
-            f"DATABASE_URL: scheme {scheme!r} is not supported (use postgres:// or sqlite:///)"
-        )
+        raise ImproperlyConfigured(f"DATABASE_URL: scheme {scheme!r} is not supported (use postgres:// or sqlite:///)")
     try:
         config: dict[str, Any] = environ.Env.db_url_config(url)
     except Exception as exc:  # environ raises several kinds on bad ports, hosts ...
