@@ -214,10 +214,11 @@ def ownership_deliver(
     delivered_at = delivered_at or timezone.now()
     if role not in {"owner", "co_user"}:
         raise FieldError("role", f"{role!r} is not owner or co_user")
+    # Lock the vehicle, not the ownership row: a waiter on an ownership row that another transaction
+    # ends would find no current owner afterwards and collide on the one-current-owner constraint.
+    Vehicle.objects.select_for_update().filter(pk=vehicle.pk).first()
     if role == "owner":
-        current = (
-            Ownership.objects.select_for_update().filter(vehicle=vehicle, role="owner", ended_at__isnull=True).first()
-        )
+        current = Ownership.objects.filter(vehicle=vehicle, role="owner", ended_at__isnull=True).first()
         if current is not None:
             if current.person_id == person.pk:
                 raise FieldError("person", "already owns this vehicle")
