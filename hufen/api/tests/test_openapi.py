@@ -1,0 +1,79 @@
+"""The OpenAPI document is the contract: every endpoint in it, every error described."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern
+
+from hufen.api.main import api
+
+INFRA_ROUTES = {"openapi-json", "openapi-view", "api-root", "unknown-route"}
+EXPECTED_OPERATIONS = {
+    ("get", "/api/v1/dealers"),
+    ("get", "/api/v1/dealers/{code}"),
+    ("get", "/api/v1/persons"),
+    ("post", "/api/v1/persons"),
+    ("get", "/api/v1/persons/{person_id}"),
+    ("get", "/api/v1/vehicles"),
+    ("get", "/api/v1/vehicles/{vin}"),
+}
+
+
+@pytest.fixture
+def document() -> dict[str, Any]:
+    response = Client().get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    parsed: dict[str, Any] = json.loads(response.content)
+    return parsed
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(method, path, op) for path, item in document["paths"].items() for method, op in item.items()]
+
+
+def test_document_is_openapi_with_our_identity(document: dict[str, Any]) -> None:
+    assert document["openapi"].startswith("3.")
+    assert document["info"]["title"] == "Hufen API"
+    assert document["info"]["version"] == "1"
+    assert set(document["components"]["securitySchemes"]) == {"ApiTokenAuth", "ConsoleSessionAuth"}
+
+
+def test_document_lists_every_endpoint(document: dict[str, Any]) -> None:
+    assert {(m, p) for m, p, _ in operations(document)} == EXPECTED_OPERATIONS
+    # and every routed URL (so a router added later cannot hide from the document)
+    documented = set(document["paths"])
+    for pattern in api.urls[0]:
+        if isinstance(pattern, URLPattern) and pattern.name not in INFRA_ROUTES:
+            route = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", str(pattern.pattern))
+            assert "/api/v1/" + route in documented, route
+
+
+def test_every_operation_documents_the_error_body(document: dict[str, Any]) -> None:
+    error = document["components"]["schemas"]["ErrorOut"]
+    assert error["required"] == ["error"]
+    for method, path, op in operations(document):
+        assert op.get("security"), (method, path)
+        statuses = {int(s) for s in op["responses"]}
+        assert {400, 401, 403, 404, 422, 500} <= statuses, (method, path)
+        for status, response in op["responses"].items():
+            ref = response["content"]["application/json"]["schema"]["$ref"]
+            if int(status) >= 400:
+                assert ref == "#/components/schemas/ErrorOut", (method, path, status)
+    create = document["paths"]["/api/v1/persons"]["post"]
+    assert {"201", "409"} <= set(create["responses"])
+
+
+def test_every_referenced_schema_exists(document: dict[str, Any]) -> None:
+    refs = set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(document)))
+    assert refs <= set(document["components"]["schemas"])
+
+
+def test_docs_page_is_served() -> None:
+    response = Client().get("/api/v1/docs")
+    assert response.status_code == 200
+    assert b"openapi.json" in response.content
