@@ -1,6 +1,8 @@
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import include, path
 
+from hufen.api.main import api
+
 
 def root(request: HttpRequest) -> HttpResponseRedirect:
     return HttpResponseRedirect("/console/")
@@ -9,4 +11,6 @@ def root(request: HttpRequest) -> HttpResponseRedirect:
 urlpatterns = [
     path("", root),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("api/v1/", api.urls),
+    path("console/", include("hufen.console.urls")),
 ]

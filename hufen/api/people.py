@@ -42,7 +42,7 @@ def require_persons_view(actor: Actor) -> None:
 
 
 def require_person_create(actor: Actor) -> None:
-    if actor.scope != Scope.ALL or not actor.has_perm("persons.view"):
+    if actor.scope != Scope.ALL or not actor.has_perm("persons.create"):
         raise PermissionDenied("only HQ staff may create persons over the API")
 
 

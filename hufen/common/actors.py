@@ -34,14 +34,16 @@ class Scope(StrEnum):
 
 # Permissions by role. Revealing PII is a permission: it is granted to few roles and audited.
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
-    Role.HQ_ADMIN: frozenset({"persons.view", "persons.export", "pii.reveal", "org.manage", "api_clients.manage"}),
-    Role.HQ_OPERATOR: frozenset({"persons.view", "persons.export"}),
+    Role.HQ_ADMIN: frozenset(
+        {"persons.view", "persons.create", "persons.export", "pii.reveal", "org.manage", "api_clients.manage"}
+    ),
+    Role.HQ_OPERATOR: frozenset({"persons.view", "persons.create", "persons.export"}),
     Role.REGION_MANAGER: frozenset({"persons.view", "persons.export"}),
     Role.DEALER_MANAGER: frozenset({"persons.view", "persons.export", "pii.reveal"}),
     Role.BUTLER: frozenset({"persons.view", "pii.reveal"}),
     Role.MERCHANT_OPERATOR: frozenset(),
     Role.API_CLIENT: frozenset({"persons.view"}),
-    Role.SYSTEM: frozenset({"persons.view", "persons.export", "pii.reveal", "org.manage"}),
+    Role.SYSTEM: frozenset({"persons.view", "persons.create", "persons.export", "pii.reveal", "org.manage"}),
 }
 
 

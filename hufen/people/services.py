@@ -9,7 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from hufen.common.actors import Actor
+from hufen.common.actors import Actor, Scope
 from hufen.common.audit import audit, diff
 from hufen.common.errors import PermissionDenied
 from hufen.common.events import publish
@@ -97,6 +97,10 @@ def _clean_person(data: PersonInput) -> dict[str, Any]:
 
 @transaction.atomic
 def person_create(*, actor: Actor, data: PersonInput, household: Household | None = None) -> Person:
+    # Only group-wide actors create persons: a person has no dealer link at birth, so a dealer-scoped
+    # creator could not see what it created. Dealers' records arrive through imports and ONE ID.
+    if not actor.has_perm("persons.create") or actor.scope != Scope.ALL:
+        raise PermissionDenied(f"{actor.label} may not create persons")
     fields = _clean_person(data)
     person = Person.objects.create(household=household, **fields)
     if person.phone:

@@ -1,0 +1,1 @@
+"""Console pages: thin views that read through selectors and write through services."""
