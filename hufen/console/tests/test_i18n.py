@@ -46,8 +46,12 @@ def test_english_detail_page_translates_stored_codes(world: World, login: Callab
     assert "Maintenance" in html and "Owner" in html and "Male" in html
 
 
-def test_browser_language_is_honoured_when_no_choice_was_made(db: None, client: Client) -> None:
-    html = client.get(reverse("console:login"), headers={"Accept-Language": "en-US,en;q=0.9"}).content.decode()
+def test_chinese_first_whatever_the_browser_asks_until_the_user_switches(db: None, client: Client) -> None:
+    english_browser = {"Accept-Language": "en-US,en;q=0.9"}
+    html = client.get(reverse("console:login"), headers=english_browser).content.decode()
+    assert "Log in to your account" not in html and 'lang="zh-hans"' in html.lower()
+    client.post(reverse("set_language"), {"language": "en", "next": "/console/login/"})
+    html = client.get(reverse("console:login"), headers=english_browser).content.decode()
     assert "Log in to your account" in html
 
 
