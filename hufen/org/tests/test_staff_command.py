@@ -13,8 +13,20 @@ pytestmark = pytest.mark.django_db
 
 def test_create_list_and_deactivate_staff(world: World, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.setenv("NEW_PASSWORD", "secret-pass-1")
-    call_command("staff", "create", "--username", "butler_new", "--name", "郑管家", "--role", "butler",
-                 "--dealer", "A1", "--password-env", "NEW_PASSWORD")
+    call_command(
+        "staff",
+        "create",
+        "--username",
+        "butler_new",
+        "--name",
+        "郑管家",
+        "--role",
+        "butler",
+        "--dealer",
+        "A1",
+        "--password-env",
+        "NEW_PASSWORD",
+    )
     staff = Staff.objects.get(user__username="butler_new")
     assert staff.dealer == world.dealers["A1"] and staff.user.check_password("secret-pass-1")
     call_command("staff", "list", "--dealer", "A1", "--json")

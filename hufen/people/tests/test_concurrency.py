@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from functools import partial
 
 import pytest
 from django.db import connection, connections
@@ -50,8 +51,7 @@ def test_concurrent_butler_assignments_leave_exactly_one_open(pg_world: World) -
     grids = [pg_world.grids["A1-west"], pg_world.grids["A1-north"]]
     butlers = [pg_world.staff["butler_a1"], pg_world.staff["butler_a1b"]]
     jobs: list[Callable[[], object]] = [
-        (lambda i=i: butler_assign(actor=SYSTEM, person=person, grid=grids[i % 2], butler=butlers[i % 2]))
-        for i in range(8)
+        partial(butler_assign, actor=SYSTEM, person=person, grid=grids[i % 2], butler=butlers[i % 2]) for i in range(8)
     ]
     results = _race(jobs)
     assert not [r for r in results if isinstance(r, Exception)]
@@ -62,7 +62,7 @@ def test_concurrent_deliveries_of_one_vehicle_keep_one_current_owner(pg_world: W
     vehicle = Ownership.objects.get(person=pg_world.persons["b1_owner"]).vehicle
     buyers = [pg_world.persons[k] for k in ("prospect", "a2_owner", "a1_owner", "a1_other")]
     jobs: list[Callable[[], object]] = [
-        (lambda p=p: ownership_deliver(actor=SYSTEM, person=p, vehicle=vehicle, dealer=pg_world.dealers["B1"]))
+        partial(ownership_deliver, actor=SYSTEM, person=p, vehicle=vehicle, dealer=pg_world.dealers["B1"])
         for p in buyers
     ]
     results = _race(jobs)
