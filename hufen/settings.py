@@ -99,6 +99,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    # ninja ships the Swagger UI assets: served locally, no CDN.
+    "ninja",
     "django_tasks",
     "django_tasks_db",
     "hufen.common",
@@ -106,13 +108,14 @@ INSTALLED_APPS = [
     "hufen.people",
     "hufen.console",
     "hufen.api",
+    "hufen.demo",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    "hufen.common.middleware.ChineseFirstLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -161,6 +164,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns on every request while it is missing
 # Front-end assets come from the npm registry at setup (`make assets`) into frontend/node_modules,
 # which git ignores; they are served from there, never committed.
 FRONTEND_MODULES = BASE_DIR / "frontend" / "node_modules"
