@@ -46,7 +46,7 @@ test-browser-deps:
 test: setup test-browser-deps test-sqlite test-postgres
 
 test-sqlite:
-	DATABASE_URL= $(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	env -u DATABASE_URL $(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 test-postgres:
 	scripts/ensure-postgres.sh "$(HUFEN_TEST_POSTGRES_URL)"

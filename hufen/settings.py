@@ -67,7 +67,8 @@ def _database_from_url(url: str) -> dict[str, Any]:
     return config
 
 
-DATABASE_URL: str = env.str("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'hufen.sqlite3'}")
+# An empty DATABASE_URL counts as unset: the embedded SQLite file.
+DATABASE_URL: str = env.str("DATABASE_URL", default="") or f"sqlite:///{VAR_DIR / 'hufen.sqlite3'}"
 _db = _database_from_url(DATABASE_URL)
 if _db["ENGINE"].endswith("sqlite3"):
     # WAL lets the web server read while a job writes; IMMEDIATE avoids lock upgrades mid-transaction.
