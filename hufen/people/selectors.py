@@ -157,7 +157,7 @@ class HomeFigures:
 
 def home_figures(*, actor: Actor, months: int = 24) -> HomeFigures:
     """The brand's real figures for the console home page, within the actor's scope."""
-    persons = Person.objects.visible_to(actor).filter(status="active")
+    persons = Person.objects.visible_to_in_bulk(actor).filter(status="active")
     current = Ownership.objects.visible_to(actor).filter(ended_at__isnull=True)
     by_brand = list(
         current.filter(role="owner").values("vehicle__model__brand__name").annotate(n=Count("id")).order_by("-n")

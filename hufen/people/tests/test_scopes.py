@@ -53,3 +53,10 @@ def test_revoked_or_expired_api_client_does_not_authenticate(world: World) -> No
     other.expires_at = timezone.now() - dt.timedelta(seconds=1)
     other.save()
     assert api_client_authenticate(world.api_tokens["api_brand_premium"]) is None
+
+
+@pytest.mark.parametrize("actor_name", ACTOR_NAMES)
+def test_bulk_and_lookup_forms_of_the_scope_agree(world: World, actor_name: str) -> None:
+    actor = world.actor(actor_name)
+    bulk = set(Person.objects.visible_to_in_bulk(actor).values_list("id", flat=True))
+    assert bulk == set(Person.objects.visible_to(actor).values_list("id", flat=True)) == world.expected(actor_name)
