@@ -18,6 +18,8 @@ from ninja.renderers import JSONRenderer
 from hufen.api import org, people, vehicles
 from hufen.api.auth import API_AUTH
 from hufen.api.errors import error_response, install_error_handlers
+from hufen.membership import api as membership_api
+from hufen.tracking.api import router as events_router
 
 DESCRIPTION = """\
 Hufen's integration API.
@@ -87,3 +89,5 @@ install_error_handlers(api)
 api.add_router("/dealers", org.router)
 api.add_router("/persons", people.router)
 api.add_router("/vehicles", vehicles.router)
+api.add_router("/membership", membership_api.router)
+api.add_router("/events", events_router)

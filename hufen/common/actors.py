@@ -46,6 +46,24 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.SYSTEM: frozenset({"persons.view", "persons.create", "persons.export", "pii.reveal", "org.manage"}),
 }
 
+# Membership (issue 5): view members and ledgers, enrol persons, change status and the catalogue,
+# award/spend/reverse points, redeem benefits on a member's behalf. Scope still comes from persons.
+_MEMBERSHIP_PERMISSIONS: dict[Role, frozenset[str]] = {
+    Role.HQ_ADMIN: frozenset(
+        {"membership.view", "membership.join", "membership.manage", "points.adjust", "benefits.redeem"}
+    ),
+    Role.HQ_OPERATOR: frozenset({"membership.view", "membership.join", "benefits.redeem"}),
+    Role.REGION_MANAGER: frozenset({"membership.view"}),
+    Role.DEALER_MANAGER: frozenset({"membership.view", "membership.join", "benefits.redeem"}),
+    Role.BUTLER: frozenset({"membership.view", "benefits.redeem"}),
+    Role.API_CLIENT: frozenset({"membership.view", "membership.join", "points.adjust", "benefits.redeem"}),
+    Role.SYSTEM: frozenset(
+        {"membership.view", "membership.join", "membership.manage", "points.adjust", "benefits.redeem"}
+    ),
+}
+for _role, _perms in _MEMBERSHIP_PERMISSIONS.items():
+    ROLE_PERMISSIONS[_role] = ROLE_PERMISSIONS[_role] | _perms
+
 
 @dataclass(frozen=True)
 class Actor:
