@@ -196,6 +196,16 @@ def build_world() -> World:
     return world
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_persistent_connections() -> None:
+    """The live server's request threads must not keep PostgreSQL connections open past a request,
+    or the test database cannot be dropped at the end of the session."""
+    from django.db import connections
+
+    for alias in connections:
+        connections[alias].settings_dict["CONN_MAX_AGE"] = 0
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings: Any) -> None:
     # PBKDF2's real cost (~0.3 s a hash) would dominate the suite; production keeps it.

@@ -39,3 +39,4 @@ def _empty_cache() -> None:
     from django.core.cache import cache
 
     cache.clear()
+

@@ -33,6 +33,12 @@ CHROMIUM_ARGS = [
 ]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _database_before_live_server(django_db_setup: None) -> None:
+    """Set the test database up before the (session) live server, so that it is torn down after the
+    server stopped: a live server outliving it keeps a connection and PostgreSQL cannot drop it."""
+
+
 @pytest.fixture
 def browser_world(transactional_db: None, world: World) -> World:
     """The shared test world, committed so that the live server's thread sees it."""
