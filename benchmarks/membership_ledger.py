@@ -1,0 +1,139 @@
+"""Benchmark the points ledger: award / spend / redeem throughput and `points verify` time.
+
+    .venv/bin/python benchmarks/membership_ledger.py [MEMBERS] [--postgres]
+
+MEMBERS defaults to 2,000 (each gets 5 awards and 2 spends, one redemption). The database is a
+temporary SQLite file (or, with --postgres, a scratch database created with `createdb` on
+127.0.0.1 and dropped afterwards); migrations run first and are not timed. Single writer: this
+measures the cost of one ledger transaction, not concurrency (see tests/test_concurrency.py).
+Prints one JSON object and keeps a copy in benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def workload(members: int) -> dict[str, object]:
+    import django
+
+    sys.path.insert(0, str(ROOT))
+    django.setup()
+    from django.core.management import call_command
+
+    from hufen.common.actors import SYSTEM
+    from hufen.membership.benefits import benefit_create, benefit_redeem
+    from hufen.membership.ledger import points_award, points_spend
+    from hufen.membership.selectors import ledger_verify
+    from hufen.membership.services import member_join
+    from hufen.org.models import Brand
+    from hufen.people.models import Person
+
+    call_command("migrate", verbosity=0)
+    brand = Brand.objects.create(code="bench", name="基准品牌", positioning="mass")
+    persons = Person.objects.bulk_create(Person(name=f"会员{i}", phone="") for i in range(members))
+    timings: dict[str, float] = {}
+
+    def timed(name: str, count: int, fn: object) -> None:
+        began = time.monotonic()
+        fn()  # type: ignore[operator]
+        seconds = time.monotonic() - began
+        timings[f"{name}_per_s"] = round(count / seconds, 1)
+
+    joined: list[object] = []
+    timed(
+        "join",
+        members,
+        lambda: joined.extend(member_join(actor=SYSTEM, person=p, brand=brand, channel="import") for p in persons),
+    )
+    timed(
+        "award",
+        members * 5,
+        lambda: [
+            points_award(actor=SYSTEM, member=m, amount=200, reason="goodwill", idempotency_key=f"a{k}")  # type: ignore[arg-type]
+            for m in joined
+            for k in range(5)
+        ],
+    )
+    timed(
+        "spend",
+        members * 2,
+        lambda: [
+            points_spend(actor=SYSTEM, member=m, amount=150, reason="merchant", idempotency_key=f"s{k}")  # type: ignore[arg-type]
+            for m in joined
+            for k in range(2)
+        ],
+    )
+    item = benefit_create(
+        actor=SYSTEM,
+        member_program_id=joined[0].program_id,
+        code="wash",
+        name="洗车",
+        points_price=100,
+        stock=10**8,  # type: ignore[attr-defined]
+    )
+    timed(
+        "redeem",
+        members,
+        lambda: [benefit_redeem(actor=SYSTEM, member=m, item=item, quantity=1, idempotency_key="r") for m in joined],  # type: ignore[arg-type]
+    )
+    began = time.monotonic()
+    found = ledger_verify()
+    timings["verify_seconds"] = round(time.monotonic() - began, 2)
+    return {"members": members, "entries": members * 8, "discrepancies": len(found), **timings}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("members", nargs="?", type=int, default=2_000)
+    parser.add_argument("--postgres", action="store_true")
+    parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.inner:
+        print(json.dumps(workload(args.members)))
+        return
+    scratch = tempfile.mkdtemp(prefix="hufen-bench-")
+    if args.postgres:
+        name = f"hufen_bench_{uuid.uuid4().hex[:8]}"
+        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", name], check=True)
+        url = f"postgres://postgres@127.0.0.1:5432/{name}"
+    else:
+        url = f"sqlite:///{scratch}/bench.sqlite3"
+    env = {**os.environ, "DATABASE_URL": url, "HUFEN_VAR_DIR": scratch, "DJANGO_SETTINGS_MODULE": "hufen.settings"}
+    try:
+        done = subprocess.run(
+            [sys.executable, __file__, str(args.members), "--inner"],
+            env=env,
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        if args.postgres:
+            subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", name], check=False)
+    result = {
+        **json.loads(done.stdout.strip().splitlines()[-1]),
+        "database": url.split("://", 1)[0],
+        "cores": os.cpu_count(),
+    }
+    out = ROOT / "benchmarks" / "results" / f"membership_ledger_{result['database']}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
