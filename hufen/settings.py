@@ -86,6 +86,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LAKE_URL: str = env.str("HUFEN_LAKE_URL", default=str(VAR_DIR / "lake"))
 REDIS_URL: str = env.str("REDIS_URL", default="")
+# Accept event names outside the catalogue (stored as custom events) instead of rejecting them.
+TRACKING_ALLOW_CUSTOM_EVENTS: bool = env.bool("HUFEN_TRACKING_ALLOW_CUSTOM_EVENTS", default=False)
 
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}

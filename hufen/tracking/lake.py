@@ -1,0 +1,204 @@
+"""The ONE DATA lake: Parquet files under `{LAKE_URL}/events/date=YYYY-MM-DD/<name>.parquet`.
+
+This module is the contract the analytics read: `EVENT_SCHEMA` and `events_glob(lake_url)`. It is
+also the only code that writes the lake, and it writes so that a process killed at any instant
+leaves no torn file and, after the next run, no duplicate:
+
+- every file is written under a `.tmp` name that no reader's glob matches, fsync'ed, then renamed
+  into place (rename is atomic on POSIX) and the directory fsync'ed;
+- every writer holds one exclusive lock file, so two jobs never interleave;
+- compacting a partition first writes a journal naming the files the new file replaces; if the job
+  dies after the rename, the next run finds the journal and finishes removing them. Between those
+  two moments a reader may see an event twice — the one window where the lake is not exact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+EVENT_SCHEMA = pa.schema(
+    [
+        pa.field("event_id", pa.string(), nullable=False),
+        pa.field("event", pa.string(), nullable=False),
+        pa.field("ts", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("person_id", pa.int64()),
+        pa.field("anonymous_id", pa.string()),
+        pa.field("dealer_id", pa.int64()),
+        pa.field("channel", pa.string()),
+        pa.field("properties", pa.string()),
+        pa.field("received_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+COLUMNS = EVENT_SCHEMA.names
+JOURNAL = "_compaction.json"
+# A partition with at most this many files is left alone by compaction.
+COMPACT_MIN_FILES = 2
+
+
+def events_root(lake_url: str | os.PathLike[str]) -> Path:
+    return Path(lake_url) / "events"
+
+
+def events_glob(lake_url: str | os.PathLike[str]) -> str:
+    """The glob every reader uses (DuckDB: `read_parquet(glob, hive_partitioning = true)`)."""
+    return str(events_root(lake_url) / "date=*" / "*.parquet")
+
+
+def partition_dir(lake_url: str | os.PathLike[str], day: dt.date) -> Path:
+    return events_root(lake_url) / f"date={day.isoformat()}"
+
+
+def partition_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.glob("*.parquet") if p.is_file())
+
+
+def partitions(lake_url: str | os.PathLike[str]) -> list[Path]:
+    root = events_root(lake_url)
+    return sorted(p for p in root.glob("date=*") if p.is_dir()) if root.exists() else []
+
+
+@contextlib.contextmanager
+def lake_lock(lake_url: str | os.PathLike[str]) -> Iterator[None]:
+    """One writer at a time (an advisory lock the kernel drops when the holder dies)."""
+    root = events_root(lake_url)
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _crash_point(name: str) -> None:
+    """Test hook: `HUFEN_TRACKING_CRASH_AT=<name>` kills this process with SIGKILL at that point."""
+    if os.environ.get("HUFEN_TRACKING_CRASH_AT") == name:
+        os.kill(os.getpid(), 9)
+
+
+def write_atomic(directory: Path, table: pa.Table, prefix: str = "part") -> Path:
+    """Write `table` as a new file of `directory`: complete and durable, or not there at all."""
+    directory.mkdir(parents=True, exist_ok=True)
+    final = directory / f"{prefix}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}.parquet"
+    temp = final.with_name(final.name + ".tmp")
+    pq.write_table(table.cast(EVENT_SCHEMA), temp, compression="zstd")
+    with open(temp, "rb+") as handle:
+        os.fsync(handle.fileno())
+    _crash_point("before_rename")
+    os.replace(temp, final)
+    _fsync_dir(directory)
+    return final
+
+
+def read_event_ids(directory: Path) -> set[str]:
+    """The event ids already in a partition (the lake's side of the dedupe)."""
+    ids: set[str] = set()
+    for path in partition_files(directory):
+        ids.update(pq.ParquetFile(path).read(columns=["event_id"]).column("event_id").to_pylist())
+    return ids
+
+
+def append(lake_url: str | os.PathLike[str], table: pa.Table) -> dict[str, int]:
+    """Append events, one new file per date, skipping event ids the lake already holds.
+
+    The caller holds `lake_lock`. Returns how many rows were written and skipped as duplicates.
+    Duplicates inside `table` itself are dropped too (first occurrence wins).
+    """
+    written = 0
+    if table.num_rows == 0:
+        return {"written": 0, "duplicates": 0}
+    before = table.num_rows
+    table = _dedupe(table)
+    skipped = before - table.num_rows
+    days = pc.strftime(table.column("ts"), format="%Y-%m-%d")
+    for day_text in pc.unique(days).to_pylist():
+        part = table.filter(pc.equal(days, day_text))
+        directory = partition_dir(lake_url, dt.date.fromisoformat(day_text))
+        existing = read_event_ids(directory) if directory.exists() else set()
+        if existing:
+            keep = pc.invert(pc.is_in(part.column("event_id"), value_set=pa.array(list(existing), pa.string())))
+            new = part.filter(keep)
+            skipped += part.num_rows - new.num_rows
+            part = new
+        if part.num_rows:
+            write_atomic(directory, part.sort_by("ts"))
+            written += part.num_rows
+    return {"written": written, "duplicates": skipped}
+
+
+def _dedupe(table: pa.Table) -> pa.Table:
+    """Keep the first row of each event_id."""
+    ids = table.column("event_id")
+    if pc.count_distinct(ids).as_py() == table.num_rows:
+        return table
+    indexed = table.append_column("__row", pa.array(range(table.num_rows), pa.int64()))
+    first = indexed.group_by("event_id").aggregate([("__row", "min")]).column("__row_min")
+    return table.take(pc.sort_indices(first))
+
+
+def recover(lake_url: str | os.PathLike[str]) -> int:
+    """Finish what a killed job left: stray temp files and half-done compactions. Holds the lock."""
+    fixed = 0
+    for directory in partitions(lake_url):
+        for temp in directory.glob("*.tmp"):
+            temp.unlink()
+            fixed += 1
+        journal = directory / JOURNAL
+        if journal.exists():
+            plan = json.loads(journal.read_text())
+            if (directory / plan["output"]).exists():
+                for name in plan["replaces"]:
+                    (directory / name).unlink(missing_ok=True)
+            journal.unlink()
+            _fsync_dir(directory)
+            fixed += 1
+    return fixed
+
+
+def compact_partition(directory: Path) -> dict[str, int]:
+    """Rewrite a partition's files as one file, deduplicated on event_id and sorted by ts."""
+    files = partition_files(directory)
+    if len(files) < COMPACT_MIN_FILES:
+        return {"files_in": len(files), "rows": 0, "duplicates": 0}
+    table = pa.concat_tables([pq.ParquetFile(p).read().cast(EVENT_SCHEMA) for p in files])
+    deduped = _dedupe(table).sort_by("ts")
+    output = f"compact-{uuid.uuid4().hex[:12]}.parquet"
+    journal = directory / JOURNAL
+    journal_temp = directory / (JOURNAL + ".tmp")
+    journal_temp.write_text(json.dumps({"output": output, "replaces": [p.name for p in files]}))
+    with open(journal_temp, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(journal_temp, journal)
+    _fsync_dir(directory)
+    _crash_point("compact_after_journal")
+    temp = directory / (output + ".tmp")
+    pq.write_table(deduped, temp, compression="zstd")
+    with open(temp, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temp, directory / output)
+    _fsync_dir(directory)
+    _crash_point("compact_after_rename")
+    for path in files:
+        path.unlink()
+    journal.unlink()
+    _fsync_dir(directory)
+    return {"files_in": len(files), "rows": deduped.num_rows, "duplicates": table.num_rows - deduped.num_rows}
