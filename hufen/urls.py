@@ -12,5 +12,6 @@ urlpatterns = [
     path("", root),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", api.urls),
+    path("console/analytics/", include("hufen.analytics.urls")),
     path("console/", include("hufen.console.urls")),
 ]

@@ -15,6 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI
 from ninja.renderers import JSONRenderer
 
+from hufen.analytics.api import router as analytics_router
 from hufen.api import org, people, vehicles
 from hufen.api.auth import API_AUTH
 from hufen.api.errors import error_response, install_error_handlers
@@ -91,3 +92,4 @@ api.add_router("/persons", people.router)
 api.add_router("/vehicles", vehicles.router)
 api.add_router("/membership", membership_api.router)
 api.add_router("/events", events_router)
+api.add_router("/analytics", analytics_router)

@@ -26,4 +26,6 @@ def nav_items(actor: Actor, dealer_code: str = "") -> list[NavItem]:
         items.append(NavItem("dealers", _("Dealers"), reverse("console:dealer_list")))
     elif dealer_code:
         items.append(NavItem("dealers", _("My dealer"), reverse("console:dealer_detail", args=[dealer_code])))
+    if actor.scope in (Scope.ALL, Scope.REGION, Scope.DEALER):
+        items.append(NavItem("analytics", _("Analytics"), reverse("analytics:funnel")))
     return items

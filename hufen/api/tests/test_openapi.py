@@ -21,6 +21,24 @@ EXPECTED_OPERATIONS = {
     ("get", "/api/v1/persons/{person_id}"),
     ("get", "/api/v1/vehicles"),
     ("get", "/api/v1/vehicles/{vin}"),
+    # tracking (issue 4)
+    ("post", "/api/v1/events"),
+    ("post", "/api/v1/events/identify"),
+    # membership (issue 5)
+    ("get", "/api/v1/membership/members"),
+    ("post", "/api/v1/membership/members"),
+    ("get", "/api/v1/membership/members/{member_id}"),
+    ("get", "/api/v1/membership/members/{member_id}/entries"),
+    ("post", "/api/v1/membership/members/{member_id}/award"),
+    ("post", "/api/v1/membership/members/{member_id}/spend"),
+    ("post", "/api/v1/membership/entries/{entry_id}/reverse"),
+    ("get", "/api/v1/membership/benefits"),
+    ("post", "/api/v1/membership/members/{member_id}/redemptions"),
+    ("post", "/api/v1/membership/redemptions/{redemption_id}/cancel"),
+    # analytics (issue 4)
+    ("get", "/api/v1/analytics/funnel"),
+    ("get", "/api/v1/analytics/retention"),
+    ("get", "/api/v1/analytics/active"),
 }
 
 

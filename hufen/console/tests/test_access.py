@@ -131,12 +131,12 @@ def test_console_pages_are_never_cached(world: World, login: Callable[[str], Cli
 # --- the menu and the header, by role ----------------------------------------------------------
 
 MENU: dict[str, list[str]] = {
-    "hq_admin": ["首页", "客户", "经销商"],
-    "hq_operator": ["首页", "客户", "经销商"],
-    "region_east": ["首页", "客户", "经销商"],
-    "dealer_a1": ["首页", "客户", "本店"],
+    "hq_admin": ["首页", "客户", "经销商", "数据分析"],
+    "hq_operator": ["首页", "客户", "经销商", "数据分析"],
+    "region_east": ["首页", "客户", "经销商", "数据分析"],
+    "dealer_a1": ["首页", "客户", "本店", "数据分析"],
     "butler_a1": ["首页", "我的车主", "本店"],
-    "dealer_b1": ["首页", "客户", "本店"],
+    "dealer_b1": ["首页", "客户", "本店", "数据分析"],
 }
 HEADER: dict[str, list[str]] = {
     "hq_admin": ["张总", "总部管理员", "全部数据"],

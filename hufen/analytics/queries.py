@@ -1,0 +1,412 @@
+"""All analytics SQL: funnels, retention and activity over the ONE DATA lake.
+
+Each query is written once against the engine's fragments (`engines.py`): the engine supplies the
+dialect-specific pieces (Parquet source, local-time periods, JSON, medians), and the rest of the SQL
+is the common subset of DuckDB and ClickHouse. The one exception is the funnel count on ClickHouse,
+which uses the engine's own `windowFunnel` as the reference the DuckDB formulation must equal.
+
+Funnel semantics (ClickHouse `windowFunnel(window)`, default mode): every step-1 event starts a
+chain; step k+1 extends a chain that reached step k when it happens at or after the step-k event
+(equal timestamps allowed) and no later than the chain's first event plus the window (inclusive).
+A person counts at the deepest step any of their chains reached. With a breakdown, the value is
+taken from the chain's step-1 event, and a person is counted under each value that started a chain.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from hufen.analytics.engines import Engine, _quote
+
+PERIODS = ("day", "week", "month")
+BREAKDOWNS = ("dealer", "region", "channel")  # or "prop:<key>" / "<key>" for a JSON property
+NONE_LABEL = "(none)"
+
+NAMED_FUNNELS: dict[str, tuple[str, ...]] = {
+    "acquisition": ("lead_created", "store_visited", "test_drive", "order_placed", "vehicle_delivered"),
+    # "a|b": either event is the step (referral or repurchase ends the fission funnel).
+    "retention": ("vehicle_delivered", "member_joined", "app_active", "post_created", "referral_made|repurchase"),
+}
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_PROP = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which events an actor may analyse: None = all dealers."""
+
+    dealer_ids: frozenset[int] | None = None
+
+
+@dataclass(frozen=True)
+class Range:
+    date_from: dt.date
+    date_to: dt.date
+    tz: str = "Asia/Shanghai"
+
+    def start_us(self, day: dt.date | None = None) -> int:
+        """Epoch microseconds of local midnight starting `day` (default: date_from)."""
+        d = day or self.date_from
+        local = dt.datetime(d.year, d.month, d.day, tzinfo=ZoneInfo(self.tz))
+        return int(local.timestamp()) * 1_000_000
+
+    def end_us(self) -> int:
+        return self.start_us(self.date_to + dt.timedelta(days=1))
+
+    def days(self) -> list[dt.date]:
+        n = (self.date_to - self.date_from).days + 1
+        return [self.date_from + dt.timedelta(days=i) for i in range(n)]
+
+
+@dataclass(frozen=True)
+class FunnelSpec:
+    steps: tuple[str, ...]
+    window_us: int
+    by: str | None = None
+    dealer_labels: Sequence[tuple[int, str]] = field(default_factory=tuple)
+
+
+def _in(step: str) -> str:
+    """The SQL condition tail for a step: one event name, or alternatives `a|b`."""
+    return "IN (" + ", ".join(_quote(n) for n in step.split("|")) + ")"
+
+
+def step_events(steps: Sequence[str]) -> list[str]:
+    return [n for step in steps for n in step.split("|")]
+
+
+def check_event_name(name: str, argument: str) -> str:
+    if not all(_NAME.match(part) for part in name.split("|")):
+        raise ValueError(f"{argument}: {name!r} is not an event name (lower case letters, digits, _)")
+    return name
+
+
+def _events_cte(engine: Engine, scope: Scope, names: Sequence[str], lo_us: int, hi_us: int, extra: str = "") -> str:
+    ts_us = engine.epoch_us("ts")
+    where = [
+        "person_id IS NOT NULL",
+        f"event IN ({', '.join(_quote(n) for n in names)})" if names else "true",
+        f"{ts_us} >= {lo_us}",
+        f"{ts_us} < {hi_us}",
+    ]
+    if scope.dealer_ids is not None:
+        ids = ", ".join(str(int(d)) for d in sorted(scope.dealer_ids)) or "NULL"
+        where.append(f"dealer_id IN ({ids})")
+    cols = f"person_id AS pid, event, ts, {ts_us} AS us{extra}"
+    src = engine.source(span=(lo_us, hi_us))
+    return f"SELECT {cols} FROM {src} AS src WHERE {' AND '.join(where)}"
+
+
+def _breakdown_expr(engine: Engine, spec: FunnelSpec) -> tuple[str, str]:
+    """(expression for the breakdown value, join clause)."""
+    by = spec.by
+    if by is None:
+        return "''", ""
+    if by == "dealer":
+        return f"coalesce({engine.to_text('src.dealer_id')}, '{NONE_LABEL}')", ""
+    if by == "channel":
+        return f"coalesce(nullif(src.channel, ''), '{NONE_LABEL}')", ""
+    if by == "region":
+        table = engine.mapping_table("dealer_region", spec.dealer_labels)
+        return (
+            f"coalesce(nullif(dr.label, ''), '{NONE_LABEL}')",
+            f" LEFT JOIN {table} AS dr ON dr.dealer_id = src.dealer_id",
+        )
+    key = by.removeprefix("prop:")
+    return f"coalesce({engine.json_text('src.properties', key)}, '{NONE_LABEL}')", ""
+
+
+def _funnel_events(engine: Engine, scope: Scope, spec: FunnelSpec, rng: Range) -> tuple[str, int]:
+    bexpr, join = _breakdown_expr(engine, spec)
+    lo, hi = rng.start_us(), rng.end_us()
+    # Chains may only start in the range; later steps may follow up to the window after its end.
+    base = _events_cte(engine, scope, step_events(spec.steps), lo, hi + spec.window_us + 1, extra=f", {bexpr} AS b")
+    base = base.replace(" AS src WHERE", f" AS src{join} WHERE", 1)
+    return base, hi
+
+
+def _chains_sql(engine: Engine, scope: Scope, spec: FunnelSpec, rng: Range) -> str:
+    """Every chain (one per step-1 event), each next step the earliest one that may extend it."""
+    base, hi = _funnel_events(engine, scope, spec, rng)
+    w = spec.window_us
+    ctes = [
+        f"ev AS ({base})",
+        f"c1 AS (SELECT DISTINCT pid, b, us AS t0, us AS u1 FROM ev WHERE event {_in(spec.steps[0])} AND us < {hi})",
+    ]
+    for k, step in enumerate(spec.steps[1:], start=2):
+        prev = ", ".join(f"c.u{i}" for i in range(1, k))
+        ctes.append(f"e{k} AS (SELECT DISTINCT pid, us FROM ev WHERE event {_in(step)})")
+        ctes.append(
+            f"c{k} AS (SELECT c.pid AS pid, c.b AS b, c.t0 AS t0, {prev}, "
+            f"CASE WHEN e.us <= c.t0 + {w} THEN e.us END AS u{k} "
+            f"FROM c{k - 1} AS c ASOF LEFT JOIN e{k} AS e ON c.pid = e.pid AND e.us >= c.u{k - 1})"
+        )
+    n = len(spec.steps)
+    depth = " + ".join(["1"] + [f"(CASE WHEN u{k} IS NULL THEN 0 ELSE 1 END)" for k in range(2, n + 1)])
+    cols = ", ".join(f"u{k}" for k in range(1, n + 1))
+    ctes.append(f"chains AS (SELECT pid, b, t0, {cols}, {depth} AS depth FROM c{n})")
+    # One chain per person and value: the deepest, earliest-started one (it gives the step times).
+    ctes.append(
+        "best AS (SELECT * FROM (SELECT *, row_number() OVER "
+        "(PARTITION BY pid, b ORDER BY depth DESC, t0) AS rn FROM chains) AS r WHERE rn = 1)"
+    )
+    return "WITH " + ", ".join(ctes)
+
+
+def funnel_depths(engine: Engine, scope: Scope, spec: FunnelSpec, rng: Range) -> dict[str, list[int]]:
+    """Per breakdown value: how many persons reached each step."""
+    n = len(spec.steps)
+    if engine.name == "clickhouse":
+        base, hi = _funnel_events(engine, scope, spec, rng)
+        conds = [f"e.event {_in(spec.steps[0])} AND e.b = s.b AND e.us < {hi}"]
+        conds += [f"e.event {_in(s)}" for s in spec.steps[1:]]
+        sql = (
+            f"WITH ev AS ({base}), starts AS (SELECT DISTINCT pid, b FROM ev "
+            f"WHERE event {_in(spec.steps[0])} AND us < {hi}) "
+            f"SELECT b, depth, count() FROM (SELECT s.b AS b, windowFunnel({spec.window_us})"
+            f"(toUInt64(e.us), {', '.join(conds)}) AS depth FROM ev AS e INNER JOIN starts AS s ON e.pid = s.pid "
+            f"GROUP BY e.pid, s.b) AS f WHERE depth > 0 GROUP BY b, depth"
+        )
+    else:
+        sql = _chains_sql(engine, scope, spec, rng) + " SELECT b, depth, count(*) FROM best GROUP BY b, depth"
+    out: dict[str, list[int]] = {}
+    for b, depth, count in engine.query(sql):
+        counts = out.setdefault(b, [0] * n)
+        for k in range(int(depth)):
+            counts[k] += int(count)
+    return out
+
+
+def funnel_median_seconds(engine: Engine, scope: Scope, spec: FunnelSpec, rng: Range) -> dict[str, list[float | None]]:
+    """Per breakdown value: the (lower) median seconds from step k to step k+1 of each person's chain."""
+    n = len(spec.steps)
+    if n < 2:
+        return {}
+    meds = ", ".join(engine.lower_median(f"CASE WHEN depth >= {k + 1} THEN u{k + 1} - u{k} END") for k in range(1, n))
+    sql = _chains_sql(engine, scope, spec, rng) + f" SELECT b, {meds} FROM best GROUP BY b"
+    if engine.name == "clickhouse":
+        sql += " SETTINGS join_use_nulls = 1"
+    out: dict[str, list[float | None]] = {}
+    for row in engine.query(sql):
+        out[row[0]] = [None if v is None else round(int(v) / 1_000_000, 3) for v in row[1:]]
+    return out
+
+
+def funnel(engine: Engine, scope: Scope, spec: FunnelSpec, rng: Range) -> dict[str, Any]:
+    depths = funnel_depths(engine, scope, spec, rng)
+    medians = funnel_median_seconds(engine, scope, spec, rng)
+    n = len(spec.steps)
+
+    def shape(counts: list[int], med: list[float | None]) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for k, name in enumerate(spec.steps):
+            rows.append(
+                {
+                    "name": name,
+                    "count": counts[k],
+                    "conversion": round(counts[k] / counts[0], 4) if counts[0] else None,
+                    "step_conversion": round(counts[k] / counts[k - 1], 4) if k and counts[k - 1] else None,
+                    "median_seconds_from_previous": med[k - 1] if k and med else None,
+                }
+            )
+        return rows
+
+    if spec.by is None:
+        total = depths.get("", [0] * n)
+        return {"steps": shape(total, medians.get("", []))}
+    # Totals count each person once: rerun without the breakdown.
+    plain = FunnelSpec(spec.steps, spec.window_us)
+    result: dict[str, Any] = funnel(engine, scope, plain, rng)
+    result["by"] = spec.by
+    result["breakdown"] = [
+        {"value": value, "steps": shape(depths[value], medians.get(value, []))}
+        for value in sorted(depths, key=lambda v: (-depths[v][0], v))
+    ]
+    return result
+
+
+def retention(
+    engine: Engine, scope: Scope, rng: Range, start: str, returning: str, period: str, periods: int
+) -> dict[str, Any]:
+    """Cohorts by the period of each person's first start event in the range; retained in period n
+    when a return event (at or after that first start, before the range's end) fell in it."""
+    lo, hi = rng.start_us(), rng.end_us()
+    first_p = engine.local_period("first_ts", period)
+    ret_p = engine.local_period("ts", period)
+    sql = (
+        f"WITH ev AS ({_events_cte(engine, scope, sorted({start, returning}), lo, hi)}), "
+        f"firsts AS (SELECT pid, min(us) AS first_us, min(ts) AS first_ts FROM ev "
+        f"WHERE event = {_quote(start)} GROUP BY pid), "
+        f"cohorts AS (SELECT pid, first_us, {first_p} AS cohort FROM firsts), "
+        f"rets AS (SELECT DISTINCT f.pid AS pid, f.cohort AS cohort, "
+        f"{engine.period_diff(period, 'f.cohort', ret_p)} AS n FROM ev AS e "
+        f"INNER JOIN cohorts AS f ON e.pid = f.pid WHERE e.event = {_quote(returning)} AND e.us >= f.first_us) "
+        f"SELECT cohort, -1 AS n, count(*) FROM cohorts GROUP BY cohort "
+        f"UNION ALL SELECT cohort, n, count(*) FROM rets WHERE n < {int(periods)} GROUP BY cohort, n"
+    )
+    matrix: dict[str, list[int]] = {}
+    sizes: dict[str, int] = {}
+    for cohort, n, count in engine.query(sql):
+        if int(n) < 0:
+            sizes[cohort] = int(count)
+        else:
+            matrix.setdefault(cohort, [0] * periods)[int(n)] = int(count)
+    cohorts = []
+    for cohort in sorted(sizes):
+        row = matrix.get(cohort, [0] * periods)
+        size = sizes[cohort]
+        cohorts.append(
+            {
+                "cohort": cohort,
+                "size": size,
+                "retained": row,
+                "rates": [round(c / size, 4) if size else None for c in row],
+            }
+        )
+    return {"start": start, "return": returning, "period": period, "periods": periods, "cohorts": cohorts}
+
+
+def last_days_of_months(rng: Range) -> list[dt.date]:
+    return [d for d in rng.days() if (d + dt.timedelta(days=1)).day == 1]
+
+
+def _person_days_sql(engine: Engine, scope: Scope, lo_us: int, hi_us: int, summary: bool, rng: Range) -> str:
+    """Distinct (pid, local day) of any activity, from the raw lake or the daily summaries."""
+    if summary:
+        first = rng.date_from - dt.timedelta(days=29)
+        where = [f"day >= {engine.date_literal(first)}", f"day <= {engine.date_literal(rng.date_to)}"]
+        if scope.dealer_ids is not None:
+            ids = ", ".join(str(int(d)) for d in sorted(scope.dealer_ids)) or "NULL"
+            where.append(f"dealer_id IN ({ids})")
+        src = engine.source("summaries/daily_person_events")
+        return f"SELECT DISTINCT pid, day FROM {src} WHERE {' AND '.join(where)}"
+    day = engine.local_period("ts", "day")
+    return f"SELECT DISTINCT pid, {day} AS day FROM ({_events_cte(engine, scope, (), lo_us, hi_us)}) AS e"
+
+
+def active(
+    engine: Engine,
+    scope: Scope,
+    rng: Range,
+    member_event: str = "member_joined",
+    summary: bool = False,
+    member_days: Sequence[dt.date] | None = None,
+) -> dict[str, Any]:
+    """DAU, WAU and MAU (distinct persons active in the day / 7 / 30 days ending on each day),
+    stickiness (DAU/MAU), events per day and by name, and Member Day participation."""
+    lo = rng.start_us(rng.date_from - dt.timedelta(days=29))
+    hi = rng.end_us()
+    pdays = _person_days_sql(engine, scope, lo, hi, summary, rng)
+    d_from, d_to = engine.date_literal(rng.date_from), engine.date_literal(rng.date_to)
+    # A person active on day d counts for the days [d, min(next active day, d + W)): these
+    # intervals do not overlap per person, so a running sum of +1/-1 gives exact distinct counts.
+    parts = []
+    for label, w in (("dau", 1), ("wau", 7), ("mau", 30)):
+        parts.append(
+            f"SELECT day, {label!r} AS k, 1 AS delta FROM pd UNION ALL "
+            f"SELECT CASE WHEN nxt IS NULL OR nxt > day + {w} THEN day + {w} ELSE nxt END, {label!r}, -1 FROM pd"
+        )
+    deltas = " UNION ALL ".join(parts)
+    sql = (
+        f"WITH pd0 AS ({pdays}), "
+        f"pd AS (SELECT pid, day, lead(day) OVER (PARTITION BY pid ORDER BY day) AS nxt FROM pd0), "
+        f"d AS ({deltas}), per AS (SELECT day, k, sum(delta) AS s FROM d GROUP BY day, k), "
+        f"run AS (SELECT day, k, sum(s) OVER (PARTITION BY k ORDER BY day "
+        f"ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS v FROM per) "
+        f"SELECT day, k, v FROM run WHERE day >= {d_from} AND day <= {d_to}"
+    )
+    if engine.name == "clickhouse":
+        sql = sql.replace(
+            "lead(day) OVER (PARTITION BY pid ORDER BY day)",
+            "nullIf(leadInFrame(day) OVER (PARTITION BY pid ORDER BY day "
+            "ROWS BETWEEN CURRENT ROW AND 1 FOLLOWING), toDate(0))",
+        )
+        sql += " SETTINGS join_use_nulls = 1"
+    series: dict[str, dict[str, int]] = {"dau": {}, "wau": {}, "mau": {}}
+    for day, k, v in engine.query(sql):
+        series[k][day] = int(v)
+    counts = _event_counts(engine, scope, rng, summary)
+    days = []
+    for d in rng.days():
+        key = d.isoformat()
+        dau, mau = series["dau"].get(key, 0), series["mau"].get(key, 0)
+        days.append(
+            {
+                "day": key,
+                "dau": dau,
+                "wau": series["wau"].get(key, 0),
+                "mau": mau,
+                "stickiness": round(dau / mau, 4) if mau else None,
+                "events": counts["days"].get(key, 0),
+            }
+        )
+    mdays = list(member_days) if member_days is not None else last_days_of_months(rng)
+    return {
+        "days": days,
+        "event_counts": counts["events"],
+        "member_days": member_day_participation(engine, scope, rng, mdays, member_event, summary),
+    }
+
+
+def _event_counts(engine: Engine, scope: Scope, rng: Range, summary: bool) -> dict[str, dict[str, int]]:
+    if summary:
+        where = f"day >= {engine.date_literal(rng.date_from)} AND day <= {engine.date_literal(rng.date_to)}"
+        if scope.dealer_ids is not None:
+            where += f" AND dealer_id IN ({', '.join(str(int(d)) for d in sorted(scope.dealer_ids)) or 'NULL'})"
+        src = f"SELECT day, event, n FROM {engine.source('summaries/daily_person_events')} WHERE {where}"
+    else:
+        day = engine.local_period("ts", "day")
+        cte = _events_cte(engine, scope, (), rng.start_us(), rng.end_us())
+        src = f"SELECT {day} AS day, event, 1 AS n FROM ({cte}) AS e"
+    rows = engine.query(f"SELECT day, event, sum(n) FROM ({src}) AS s GROUP BY day, event")
+    days: dict[str, int] = {}
+    events: dict[str, int] = {}
+    for day, event, n in rows:
+        days[day] = days.get(day, 0) + int(n)
+        events[event] = events.get(event, 0) + int(n)
+    return {"days": days, "events": dict(sorted(events.items(), key=lambda kv: (-kv[1], kv[0])))}
+
+
+def member_day_participation(
+    engine: Engine, scope: Scope, rng: Range, days: Sequence[dt.date], member_event: str, summary: bool
+) -> list[dict[str, Any]]:
+    """Members = persons with a `member_event` before the day (local midnight); share active on it."""
+    out: list[dict[str, Any]] = []
+    for day in days:
+        start, end = rng.start_us(day), rng.start_us(day + dt.timedelta(days=1))
+        if summary:
+            src = engine.source("summaries/daily_person_events")
+            sql = (
+                f"WITH m AS (SELECT DISTINCT pid FROM {src} WHERE event = {_quote(member_event)} "
+                f"AND day < {engine.date_literal(day)}), a AS (SELECT DISTINCT pid FROM {src} "
+                f"WHERE day = {engine.date_literal(day)}{_scope_and(scope)}) "
+                f"SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM m WHERE pid IN (SELECT pid FROM a))"
+            )
+        else:
+            m_cte = _events_cte(engine, Scope(), (member_event,), 0, start)
+            a_cte = _events_cte(engine, scope, (), start, end)
+            sql = (
+                f"WITH m AS (SELECT DISTINCT pid FROM ({m_cte}) AS x), a AS (SELECT DISTINCT pid FROM ({a_cte}) AS y) "
+                f"SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM m WHERE pid IN (SELECT pid FROM a))"
+            )
+        members, act = (int(v) for v in engine.query(sql)[0])
+        out.append(
+            {
+                "day": day.isoformat(),
+                "members": members,
+                "active": act,
+                "share": round(act / members, 4) if members else None,
+            }
+        )
+    return out
+
+
+def _scope_and(scope: Scope) -> str:
+    if scope.dealer_ids is None:
+        return ""
+    return f" AND dealer_id IN ({', '.join(str(int(d)) for d in sorted(scope.dealer_ids)) or 'NULL'})"
