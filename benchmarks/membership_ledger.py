@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +36,7 @@ def workload(members: int) -> dict[str, object]:
     from hufen.common.actors import SYSTEM
     from hufen.membership.benefits import benefit_create, benefit_redeem
     from hufen.membership.ledger import points_award, points_spend
+    from hufen.membership.models import Member
     from hufen.membership.selectors import ledger_verify
     from hufen.membership.services import member_join
     from hufen.org.models import Brand
@@ -45,13 +47,13 @@ def workload(members: int) -> dict[str, object]:
     persons = Person.objects.bulk_create(Person(name=f"会员{i}", phone="") for i in range(members))
     timings: dict[str, float] = {}
 
-    def timed(name: str, count: int, fn: object) -> None:
+    def timed(name: str, count: int, fn: Callable[[], object]) -> None:
         began = time.monotonic()
-        fn()  # type: ignore[operator]
+        fn()
         seconds = time.monotonic() - began
         timings[f"{name}_per_s"] = round(count / seconds, 1)
 
-    joined: list[object] = []
+    joined: list[Member] = []
     timed(
         "join",
         members,
@@ -61,7 +63,7 @@ def workload(members: int) -> dict[str, object]:
         "award",
         members * 5,
         lambda: [
-            points_award(actor=SYSTEM, member=m, amount=200, reason="goodwill", idempotency_key=f"a{k}")  # type: ignore[arg-type]
+            points_award(actor=SYSTEM, member=m, amount=200, reason="goodwill", idempotency_key=f"a{k}")
             for m in joined
             for k in range(5)
         ],
@@ -70,7 +72,7 @@ def workload(members: int) -> dict[str, object]:
         "spend",
         members * 2,
         lambda: [
-            points_spend(actor=SYSTEM, member=m, amount=150, reason="merchant", idempotency_key=f"s{k}")  # type: ignore[arg-type]
+            points_spend(actor=SYSTEM, member=m, amount=150, reason="merchant", idempotency_key=f"s{k}")
             for m in joined
             for k in range(2)
         ],
@@ -81,12 +83,12 @@ def workload(members: int) -> dict[str, object]:
         code="wash",
         name="洗车",
         points_price=100,
-        stock=10**8,  # type: ignore[attr-defined]
+        stock=10**8,
     )
     timed(
         "redeem",
         members,
-        lambda: [benefit_redeem(actor=SYSTEM, member=m, item=item, quantity=1, idempotency_key="r") for m in joined],  # type: ignore[arg-type]
+        lambda: [benefit_redeem(actor=SYSTEM, member=m, item=item, quantity=1, idempotency_key="r") for m in joined],
     )
     began = time.monotonic()
     found = ledger_verify()
