@@ -34,7 +34,7 @@ messages: venv
 
 demo: setup
 	$(HUFEN) migrate --no-input -v0
-	$(HUFEN) demo --persons $(PERSONS)
+	$(HUFEN) demo --persons $(PERSONS) --no-logins
 	$(HUFEN) serve
 
 serve: setup

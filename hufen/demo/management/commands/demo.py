@@ -54,13 +54,18 @@ class Command(BaseCommand):
         )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
         parser.add_argument(
+            "--no-logins", action="store_true", help="don't print the logins table (`hufen serve` prints it)"
+        )
+        parser.add_argument(
             "--json",
             action="store_true",
             dest="as_json",
             help="print one JSON object (counts, logins) and nothing else",
         )
 
-    def handle(self, *args: Any, persons: int, seed: int, no_progress: bool, as_json: bool, **options: Any) -> None:
+    def handle(
+        self, *args: Any, persons: int, seed: int, no_progress: bool, as_json: bool, no_logins: bool, **options: Any
+    ) -> None:
         self._migrate(quiet=as_json)
         # The bar goes to stderr, so stdout stays clean for the report or the JSON.
         show = not (no_progress or as_json) and sys.stderr.isatty()
@@ -88,7 +93,7 @@ class Command(BaseCommand):
         if as_json:
             self.stdout.write(json.dumps(self._summary(result), ensure_ascii=False))
         else:
-            self._report(result)
+            self._report(result, logins=not no_logins)
 
     def _migrate(self, quiet: bool) -> None:
         """A fresh checkout has an empty database: bring it up to date first."""
@@ -111,7 +116,7 @@ class Command(BaseCommand):
             "logins": [login.as_dict() for login in demo_logins()],
         }
 
-    def _report(self, result: DemoResult) -> None:
+    def _report(self, result: DemoResult, *, logins: bool) -> None:
         if result.persons_added:
             self.stdout.write(
                 self.style.SUCCESS(
@@ -130,4 +135,5 @@ class Command(BaseCommand):
         self.stdout.write("  " + " · ".join(f"{name.replace('_', ' ')} {n:,}" for name, n in result.rows.items()))
         self.stdout.write("")
         self.stdout.write(f"Console: {CONSOLE_URL}   (every demo login's password: {DEMO_PASSWORD})")
-        self.stdout.write(render_logins(), ending="")
+        if logins:
+            self.stdout.write(render_logins(), ending="")
