@@ -55,7 +55,7 @@ test-postgres:
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy hufen conftest.py benchmarks
+	$(BIN)/mypy hufen conftest.py tests benchmarks
 	$(HUFEN) makemigrations --check --dry-run -v1
 
 format: venv
