@@ -16,6 +16,7 @@ import datetime as dt
 import glob
 import math
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
@@ -47,7 +48,7 @@ def _quote(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-class Engine:
+class Engine(ABC):
     name = "abstract"
 
     def __init__(self, lake: str, tz: str = "Asia/Shanghai") -> None:
@@ -66,36 +67,43 @@ class Engine:
         return [f for f in found if first <= os.path.basename(os.path.dirname(f))[5:] <= last]
 
     # -- fragments every engine spells its own way
+    @abstractmethod
     def source(self, subdir: str = "events", span: tuple[int, int] | None = None) -> str:
-        raise NotImplementedError
+        """Spelled by each engine."""
 
+    @abstractmethod
     def epoch_us(self, col: str) -> str:
-        raise NotImplementedError
+        """Spelled by each engine."""
 
+    @abstractmethod
     def local_period(self, col: str, period: str) -> str:
         """The local (brand time zone) day, ISO week start or month start of a timestamp, as DATE."""
-        raise NotImplementedError
 
+    @abstractmethod
     def period_diff(self, period: str, a: str, b: str) -> str:
-        raise NotImplementedError
+        """Spelled by each engine."""
 
     def date_literal(self, day: dt.date) -> str:
         return f"DATE '{day.isoformat()}'"
 
+    @abstractmethod
     def json_text(self, col: str, key: str) -> str:
-        raise NotImplementedError
+        """Spelled by each engine."""
 
     def to_text(self, expr: str) -> str:
         return f"CAST({expr} AS VARCHAR)"
 
+    @abstractmethod
     def lower_median(self, expr: str) -> str:
-        raise NotImplementedError
+        """Spelled by each engine."""
 
+    @abstractmethod
     def mapping_table(self, name: str, pairs: Sequence[tuple[int, str]]) -> str:
-        raise NotImplementedError
+        """Spelled by each engine."""
 
+    @abstractmethod
     def rows(self, sql: str) -> list[Row]:
-        raise NotImplementedError
+        """Spelled by each engine."""
 
     def query(self, sql: str) -> list[Row]:
         return [tuple(_py(v) for v in row) for row in self.rows(sql)]

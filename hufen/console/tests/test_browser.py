@@ -48,7 +48,8 @@ def browser_world(transactional_db: None, world: World) -> World:
 @pytest.fixture
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium (make test-browser-deps)")
+        # A missing browser fails: page tests must run. `make test` installs Debian's chromium first.
+        pytest.fail("Debian's chromium is not at /usr/bin/chromium: run `make test-browser-deps`")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
