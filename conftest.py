@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from hufen.common.actors import Actor
+from hufen.common.actors import Actor, Role
 from hufen.org.models import ApiClient, Brand, Dealer, Grid, Region, Staff
 from hufen.org.selectors import actor_for_api_client, actor_for_staff
 from hufen.org.services import api_client_create
@@ -56,10 +56,16 @@ EXPECTED_SCOPE: dict[str, frozenset[str]] = {
     "merchant": frozenset(),
     "api_dealer_a1": frozenset({"a1_owner", "a1_other", "b1_serviced_at_a1"}),
     "api_brand_premium": frozenset({"a1_owner", "a1_other", "b1_owner", "b1_serviced_at_a1"}),
+    "member_a2": frozenset({"a2_owner"}),
 }
 STAFF_ACTORS = ["hq_admin", "hq_operator", "region_east", "dealer_a1", "butler_a1", "dealer_b1", "merchant"]
 API_ACTORS = ["api_dealer_a1", "api_brand_premium"]
 ACTOR_NAMES = STAFF_ACTORS + API_ACTORS
+# Owners signed in to the portal (/m/): they act as their own person. Not API or console users, so
+# they are kept out of ACTOR_NAMES; selector-level scope tests use SCOPE_ACTORS.
+MEMBER_ACTORS = ["member_a2"]
+MEMBER_PERSONS = {"member_a2": "a2_owner"}
+SCOPE_ACTORS = ACTOR_NAMES + MEMBER_ACTORS
 
 
 @dataclass
@@ -74,6 +80,9 @@ class World:
     api_tokens: dict[str, str] = field(default_factory=dict)
 
     def actor(self, name: str) -> Actor:
+        if name in MEMBER_PERSONS:
+            person = self.persons[MEMBER_PERSONS[name]]
+            return Actor(kind="member", role=Role.MEMBER, label=f"member:{person.pk}", person_id=person.pk)
         if name in self.api_clients:
             return actor_for_api_client(self.api_clients[name])
         return actor_for_staff(self.staff[name])

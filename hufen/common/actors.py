@@ -17,6 +17,7 @@ class Role(StrEnum):
     DEALER_MANAGER = "dealer_manager"
     BUTLER = "butler"
     MERCHANT_OPERATOR = "merchant_operator"
+    MEMBER = "member"
     API_CLIENT = "api_client"
     SYSTEM = "system"
 
@@ -29,6 +30,7 @@ class Scope(StrEnum):
     REGION = "region"
     DEALER = "dealer"
     GRID = "grid"
+    SELF = "self"  # a member signed in to the owner portal: only their own person
     NONE = "none"
 
 
@@ -42,6 +44,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.DEALER_MANAGER: frozenset({"persons.view", "persons.export", "pii.reveal"}),
     Role.BUTLER: frozenset({"persons.view", "pii.reveal"}),
     Role.MERCHANT_OPERATOR: frozenset(),
+    Role.MEMBER: frozenset(),
     Role.API_CLIENT: frozenset({"persons.view"}),
     Role.SYSTEM: frozenset({"persons.view", "persons.create", "persons.export", "pii.reveal", "org.manage"}),
 }
@@ -67,7 +70,7 @@ for _role, _perms in _MEMBERSHIP_PERMISSIONS.items():
 
 @dataclass(frozen=True)
 class Actor:
-    kind: str  # "staff" | "api_client" | "system"
+    kind: str  # "staff" | "api_client" | "member" | "system"
     role: Role
     label: str
     staff_id: int | None = None
@@ -77,6 +80,11 @@ class Actor:
     region_id: int | None = None
     dealer_id: int | None = None
     extra_permissions: frozenset[str] = field(default_factory=frozenset)
+    # A member signed in to the owner portal acts as their own person (and member of one program).
+    person_id: int | None = None
+    member_id: int | None = None
+    # A merchant operator acts for one partner merchant (issue 6).
+    merchant_id: int | None = None
 
     @property
     def scope(self) -> Scope:
@@ -88,6 +96,8 @@ class Actor:
             return Scope.DEALER if self.dealer_id else Scope.NONE
         if self.role == Role.BUTLER:
             return Scope.GRID if self.staff_id and self.dealer_id else Scope.NONE
+        if self.role == Role.MEMBER:
+            return Scope.SELF if self.person_id else Scope.NONE
         if self.role == Role.API_CLIENT:
             if self.dealer_id:
                 return Scope.DEALER

@@ -72,6 +72,8 @@ def person_scope(actor: Actor, *, bulk: bool = False) -> models.Q | None:
         return models.Q(id__in=mine.values("person_id"))
     if scope in (Scope.REGION, Scope.DEALER, Scope.BRAND):
         return _persons_of_dealers(dealer_queryset_for(actor).values("id"), bulk=bulk)
+    if scope == Scope.SELF:
+        return models.Q(pk=actor.person_id)
     return models.Q(pk__in=[])
 
 

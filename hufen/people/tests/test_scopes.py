@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import ACTOR_NAMES, World
+from conftest import SCOPE_ACTORS, World
 from hufen.people.models import Ownership, Person, Vehicle
 
 
-@pytest.mark.parametrize("actor_name", ACTOR_NAMES)
+@pytest.mark.parametrize("actor_name", SCOPE_ACTORS)
 def test_person_visible_to_matches_expected_scope(world: World, actor_name: str) -> None:
     # given an actor; when we list the persons it may see; then exactly its scope
     visible = set(Person.objects.visible_to(world.actor(actor_name)).values_list("id", flat=True))
     assert visible == world.expected(actor_name)
 
 
-@pytest.mark.parametrize("actor_name", ACTOR_NAMES)
+@pytest.mark.parametrize("actor_name", SCOPE_ACTORS)
 def test_vehicles_and_ownerships_follow_person_scope(world: World, actor_name: str) -> None:
     actor = world.actor(actor_name)
     expected = world.expected(actor_name)
@@ -55,7 +55,7 @@ def test_revoked_or_expired_api_client_does_not_authenticate(world: World) -> No
     assert api_client_authenticate(world.api_tokens["api_brand_premium"]) is None
 
 
-@pytest.mark.parametrize("actor_name", ACTOR_NAMES)
+@pytest.mark.parametrize("actor_name", SCOPE_ACTORS)
 def test_bulk_and_lookup_forms_of_the_scope_agree(world: World, actor_name: str) -> None:
     actor = world.actor(actor_name)
     bulk = set(Person.objects.visible_to_in_bulk(actor).values_list("id", flat=True))
