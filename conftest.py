@@ -43,6 +43,8 @@ from hufen.people.tests.factories import (
     VehicleModelFactory,
 )
 
+pytest_plugins = ["hufen.testing.browser"]
+
 ALL_PERSONS = frozenset({"a1_owner", "a1_other", "a2_owner", "b1_owner", "b1_serviced_at_a1", "prospect"})
 
 # Who must see which persons: the contract every person-showing page and endpoint is tested against.
