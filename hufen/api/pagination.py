@@ -20,6 +20,8 @@ M = TypeVar("M", bound=Model)
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+# A cursor is a bearer token for "the rest of this listing": it expires like every other token.
+CURSOR_MAX_AGE = 24 * 3600  # seconds
 
 
 class PageParams(Schema):
@@ -45,7 +47,9 @@ def encode_cursor(listing: str, last_id: int) -> str:
 
 def decode_cursor(listing: str, cursor: str) -> int:
     try:
-        payload: Any = signing.loads(cursor, salt=_salt(listing))
+        payload: Any = signing.loads(cursor, salt=_salt(listing), max_age=CURSOR_MAX_AGE)
+    except signing.SignatureExpired as exc:
+        raise ApiError(400, "expired_cursor", "The cursor has expired: start again from the first page.") from exc
     except signing.BadSignature as exc:
         raise ApiError(400, "invalid_cursor", "The cursor is not one this listing issued.") from exc
     after = payload.get("after") if isinstance(payload, dict) else None

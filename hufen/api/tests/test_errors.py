@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
@@ -9,7 +10,7 @@ from django.core import signing
 from django.test import Client
 
 from conftest import World
-from hufen.api.pagination import encode_cursor
+from hufen.api.pagination import CURSOR_MAX_AGE, encode_cursor
 from hufen.api.tests.helpers import API, Caller, error_of
 
 CallerFor = Callable[[str], Caller]
@@ -112,6 +113,17 @@ def test_400_for_a_cursor_we_did_not_issue(caller: CallerFor, cursor: str) -> No
     response = caller("hq_admin").get("/persons", {"cursor": cursor})
     assert response.status_code == 400
     assert error_of(response)["code"] == "invalid_cursor"
+
+
+def test_400_for_an_expired_cursor(caller: CallerFor, monkeypatch: pytest.MonkeyPatch) -> None:
+    # given a cursor issued more than a day ago (TimestampSigner reads the clock through time.time)
+    issued = encode_cursor("persons", 1)
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + CURSOR_MAX_AGE + 60)
+    # when it is replayed, then it is refused as expired, not as forged
+    response = caller("hq_admin").get("/persons", {"cursor": issued})
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "expired_cursor"
 
 
 def test_500_is_json_without_a_trace(caller: CallerFor, monkeypatch: pytest.MonkeyPatch) -> None:
