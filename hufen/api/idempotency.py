@@ -18,6 +18,7 @@ Usage in an endpoint:
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from ninja.responses import Status
 
 from hufen.api.auth import actor_of
@@ -123,3 +125,21 @@ def run_idempotent(request: HttpRequest, *, payload: Any, create: Callable[[], t
         winner = IdempotencyRecord.objects.get(scope=scope, key=key)
         return _replay(winner, digest)
     return Outcome(status, body)
+
+
+# How long a key protects against a duplicate create. A retry later than this runs the request again,
+# so clients must not retry older requests blindly (the README says so); the table stays bounded.
+RETENTION_DAYS = 7
+
+
+def idempotency_purge(*, older_than_days: int = RETENTION_DAYS, batch: int = 10_000) -> int:
+    """Delete stored responses older than the retention window, in batches; returns how many went."""
+    if older_than_days < 1:
+        raise FieldError("older_than_days", "must be at least 1")
+    cutoff = timezone.now() - dt.timedelta(days=older_than_days)
+    deleted = 0
+    while True:
+        ids = list(IdempotencyRecord.objects.filter(created_at__lt=cutoff).values_list("id", flat=True)[:batch])
+        if not ids:
+            return deleted
+        deleted += IdempotencyRecord.objects.filter(id__in=ids).delete()[0]
