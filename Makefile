@@ -6,6 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 HUFEN := $(BIN)/hufen
 HUFEN_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/hufen
+# The PostgreSQL pass also runs with Redis as the cache (rate limits, live counters), as production does.
+HUFEN_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PERSONS ?= 50000
 PYTEST_ARGS ?=
 
@@ -46,11 +48,12 @@ test-browser-deps:
 test: setup test-browser-deps test-sqlite test-postgres
 
 test-sqlite:
-	env -u DATABASE_URL $(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	env -u DATABASE_URL -u REDIS_URL $(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 test-postgres:
 	scripts/ensure-postgres.sh "$(HUFEN_TEST_POSTGRES_URL)"
-	DATABASE_URL="$(HUFEN_TEST_POSTGRES_URL)" HUFEN_REQUIRE_POSTGRES=1 $(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	scripts/ensure-redis.sh "$(HUFEN_TEST_REDIS_URL)"
+	DATABASE_URL="$(HUFEN_TEST_POSTGRES_URL)" REDIS_URL="$(HUFEN_TEST_REDIS_URL)" HUFEN_REQUIRE_POSTGRES=1 HUFEN_REQUIRE_REDIS=1 $(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -13,6 +13,7 @@ data scope is known exactly. Tests parametrize over `ACTOR_NAMES` and compare wi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -250,3 +251,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
     if os.environ.get("HUFEN_REQUIRE_POSTGRES") and "postgresql" not in settings.DATABASES["default"]["ENGINE"]:
         raise pytest.UsageError("HUFEN_REQUIRE_POSTGRES is set but DATABASE_URL does not point at PostgreSQL")
+    if os.environ.get("HUFEN_REQUIRE_REDIS") and "redis" not in settings.CACHES["default"]["BACKEND"].lower():
+        raise pytest.UsageError("HUFEN_REQUIRE_REDIS is set but REDIS_URL does not point at Redis")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    """Every test starts with an empty cache (locmem, or the Redis test database in the PostgreSQL
+    pass), so rate-limit counters and cached figures never leak from one test or run to the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

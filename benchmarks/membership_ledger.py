@@ -11,19 +11,11 @@ Prints one JSON object and keeps a copy in benchmarks/results/.
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Callable
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from scratch import ROOT, run_benchmark
 
 
 def workload(members: int) -> dict[str, object]:
@@ -97,44 +89,7 @@ def workload(members: int) -> dict[str, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("members", nargs="?", type=int, default=2_000)
-    parser.add_argument("--postgres", action="store_true")
-    parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.inner:
-        print(json.dumps(workload(args.members)))
-        return
-    scratch = tempfile.mkdtemp(prefix="hufen-bench-")
-    if args.postgres:
-        name = f"hufen_bench_{uuid.uuid4().hex[:8]}"
-        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", name], check=True)
-        url = f"postgres://postgres@127.0.0.1:5432/{name}"
-    else:
-        url = f"sqlite:///{scratch}/bench.sqlite3"
-    env = {**os.environ, "DATABASE_URL": url, "HUFEN_VAR_DIR": scratch, "DJANGO_SETTINGS_MODULE": "hufen.settings"}
-    try:
-        done = subprocess.run(
-            [sys.executable, __file__, str(args.members), "--inner"],
-            env=env,
-            cwd=ROOT,
-            check=True,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-        if args.postgres:
-            subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", name], check=False)
-    result = {
-        **json.loads(done.stdout.strip().splitlines()[-1]),
-        "database": url.split("://", 1)[0],
-        "cores": os.cpu_count(),
-    }
-    out = ROOT / "benchmarks" / "results" / f"membership_ledger_{result['database']}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result))
+    run_benchmark(script=__file__, name="membership_ledger", size_arg="members", default_size=2_000, workload=workload)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from io import StringIO
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -43,8 +44,12 @@ def raw_events(start: int, count: int, base: dt.datetime) -> list[dict[str, Any]
     ]
 
 
-def parquet_file(path: str, start: int, count: int, base: dt.datetime) -> None:
+def event_file(path: str, start: int, count: int, base: dt.datetime, fmt: str = "parquet") -> None:
     rows = raw_events(start, count, base)
+    if fmt == "jsonl":
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        return
     table = pa.table(
         {
             "event_id": [r["event_id"] for r in rows],
@@ -55,7 +60,10 @@ def parquet_file(path: str, start: int, count: int, base: dt.datetime) -> None:
             "properties": [json.dumps(r["properties"]) for r in rows],
         }
     )
-    pq.write_table(table, path)
+    if fmt == "csv":
+        pacsv.write_csv(table, path)
+    else:
+        pq.write_table(table, path)
 
 
 def main() -> None:
@@ -63,6 +71,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000, help="events through `hufen events import`")
     parser.add_argument("--api-events", type=int, default=100_000, help="events through the API's service")
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--files", type=int, default=10, help="the import is split over this many files")
+    parser.add_argument("--format", choices=["parquet", "jsonl", "csv"], default="parquet")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[: args.cores]))
@@ -91,17 +101,17 @@ def main() -> None:
             "events": args.api_events,
             "seconds": round(api_seconds, 2),
             "cpu_seconds": round(time.process_time() - cpu, 2),
-            "events_per_s": round(args.api_events / api_seconds),
+            "events_per_s": round(args.api_events / api_seconds) if args.api_events else 0,
         }
         started = time.perf_counter()
         flushed = pending_flush()
         result["flush"] = {**flushed, "seconds": round(time.perf_counter() - started, 2)}
 
         files = []
-        step = max(1, args.events // 10)
+        step = max(1, args.events // args.files)
         for number, first in enumerate(range(args.api_events, args.api_events + args.events, step)):
-            path = f"{scratch}/import-{number}.parquet"
-            parquet_file(path, first, min(step, args.api_events + args.events - first), base)
+            path = f"{scratch}/import-{number}.{args.format}"
+            event_file(path, first, min(step, args.api_events + args.events - first), base, args.format)
             files.append(path)
         started, cpu = time.perf_counter(), time.process_time()
         accepted = 0
@@ -111,6 +121,7 @@ def main() -> None:
             accepted += json.loads(out.getvalue())["accepted"]
         import_seconds = time.perf_counter() - started
         result["import"] = {
+            "format": args.format,
             "accepted": accepted,
             "files": len(files),
             "seconds": round(import_seconds, 2),

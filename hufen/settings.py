@@ -113,6 +113,9 @@ INSTALLED_APPS = [
     "hufen.tracking",
     "hufen.analytics",
     "hufen.membership",
+    "hufen.partners",
+    "hufen.memberday",
+    "hufen.portal",
     "hufen.console",
     "hufen.api",
     "hufen.demo",
@@ -179,6 +182,7 @@ STATICFILES_DIRS = [
     ("vendor/tabler", FRONTEND_MODULES / "@tabler" / "core" / "dist"),
     ("vendor/htmx", FRONTEND_MODULES / "htmx.org" / "dist"),
     ("vendor/echarts", FRONTEND_MODULES / "echarts" / "dist"),
+    ("vendor/jsqr", FRONTEND_MODULES / "jsqr" / "dist"),
 ]
 STATICFILES_DIRS = [d for d in STATICFILES_DIRS if Path(d[1]).is_dir()]
 WHITENOISE_USE_FINDERS = True
@@ -200,3 +204,9 @@ LOGGING = {
 HUFEN_BRAND_TIME_ZONE = TIME_ZONE
 # How many rows an export may hold at most; larger needs a background job.
 HUFEN_EXPORT_MAX_ROWS = env.int("HUFEN_EXPORT_MAX_ROWS", default=50_000)
+# Owner portal (/m/): the SMS gateway (a dotted path to a class with `send(message)`; the default
+# writes to the outbox table, listed at /console/sms/), how long a member stays signed in, and the
+# brand whose program a new sign-up joins when the login link names none.
+HUFEN_SMS_BACKEND: str = env.str("HUFEN_SMS_BACKEND", default="hufen.common.sms.OutboxBackend")
+HUFEN_PORTAL_SESSION_DAYS: int = env.int("HUFEN_PORTAL_SESSION_DAYS", default=30)
+HUFEN_PORTAL_DEFAULT_BRAND: str = env.str("HUFEN_PORTAL_DEFAULT_BRAND", default="")

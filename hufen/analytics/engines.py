@@ -114,12 +114,20 @@ class DuckDBEngine(Engine):
 
     def __init__(self, lake: str, tz: str = "Asia/Shanghai", threads: int | None = None) -> None:
         super().__init__(lake, tz)
-        import duckdb
-
-        self.con = duckdb.connect()
-        if threads:
-            self.con.execute(f"SET threads = {int(threads)}")
+        self.threads = threads
+        self._con: Any = None
         self._tables: dict[str, pa.Table] = {}
+
+    @property
+    def con(self) -> Any:
+        """The DuckDB connection, opened on first use: a chart served from the cache never pays for it."""
+        if self._con is None:
+            import duckdb
+
+            self._con = duckdb.connect()
+            if self.threads:
+                self._con.execute(f"SET threads = {int(self.threads)}")
+        return self._con
 
     def source(self, subdir: str = "events", span: tuple[int, int] | None = None) -> str:
         files = self.files(subdir, span)

@@ -197,9 +197,32 @@ def funnel_median_seconds(engine: Engine, scope: Scope, spec: FunnelSpec, rng: R
     return out
 
 
+def _depths_and_medians(
+    engine: Engine, scope: Scope, spec: FunnelSpec, rng: Range
+) -> tuple[dict[str, list[int]], dict[str, list[float | None]]]:
+    """Both results from one pass over the chains (DuckDB); ClickHouse counts with `windowFunnel`."""
+    n = len(spec.steps)
+    if engine.name == "clickhouse" or n < 2:
+        return funnel_depths(engine, scope, spec, rng), funnel_median_seconds(engine, scope, spec, rng)
+    meds = ", ".join(engine.lower_median(f"CASE WHEN depth >= {k + 1} THEN u{k + 1} - u{k} END") for k in range(1, n))
+    sql = _chains_sql(engine, scope, spec, rng) + (
+        f" SELECT b, depth, count(*), {meds} FROM best GROUP BY GROUPING SETS ((b, depth), (b))"
+    )
+    depths: dict[str, list[int]] = {}
+    medians: dict[str, list[float | None]] = {}
+    for row in engine.query(sql):
+        b, depth, count = row[0], row[1], row[2]
+        if depth is None:  # the (b) grouping set: the medians over all of b's chains
+            medians[b] = [None if v is None else round(int(v) / 1_000_000, 3) for v in row[3:]]
+            continue
+        counts = depths.setdefault(b, [0] * n)
+        for k in range(int(depth)):
+            counts[k] += int(count)
+    return depths, medians
+
+
 def funnel(engine: Engine, scope: Scope, spec: FunnelSpec, rng: Range) -> dict[str, Any]:
-    depths = funnel_depths(engine, scope, spec, rng)
-    medians = funnel_median_seconds(engine, scope, spec, rng)
+    depths, medians = _depths_and_medians(engine, scope, spec, rng)
     n = len(spec.steps)
 
     def shape(counts: list[int], med: list[float | None]) -> list[dict[str, Any]]:
@@ -375,34 +398,46 @@ def _event_counts(engine: Engine, scope: Scope, rng: Range, summary: bool) -> di
 def member_day_participation(
     engine: Engine, scope: Scope, rng: Range, days: Sequence[dt.date], member_event: str, summary: bool
 ) -> list[dict[str, Any]]:
-    """Members = persons with a `member_event` before the day (local midnight); share active on it."""
-    out: list[dict[str, Any]] = []
-    for day in days:
-        start, end = rng.start_us(day), rng.start_us(day + dt.timedelta(days=1))
-        if summary:
-            src = engine.source("summaries/daily_person_events")
-            sql = (
-                f"WITH m AS (SELECT DISTINCT pid FROM {src} WHERE event = {_quote(member_event)} "
-                f"AND day < {engine.date_literal(day)}), a AS (SELECT DISTINCT pid FROM {src} "
-                f"WHERE day = {engine.date_literal(day)}{_scope_and(scope)}) "
-                f"SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM m WHERE pid IN (SELECT pid FROM a))"
-            )
-        else:
-            m_cte = _events_cte(engine, Scope(), (member_event,), 0, start)
-            a_cte = _events_cte(engine, scope, (), start, end)
-            sql = (
-                f"WITH m AS (SELECT DISTINCT pid FROM ({m_cte}) AS x), a AS (SELECT DISTINCT pid FROM ({a_cte}) AS y) "
-                f"SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM m WHERE pid IN (SELECT pid FROM a))"
-            )
-        members, act = (int(v) for v in engine.query(sql)[0])
-        out.append(
-            {
-                "day": day.isoformat(),
-                "members": members,
-                "active": act,
-                "share": round(act / members, 4) if members else None,
-            }
+    """Members = persons with a `member_event` before the day (local midnight); share active on it.
+
+    One query for all the days: each person's first member event, then one conditional count per
+    day for the members and one join of the days' active persons against those first events.
+    """
+    if not days:
+        return []
+    wanted, days = list(days), sorted(set(days))
+    if summary:
+        src = engine.source("summaries/daily_person_events")
+        keys = [engine.date_literal(d) for d in days]
+        first = f"SELECT pid, min(day) AS first FROM {src} WHERE event = {_quote(member_event)} GROUP BY pid"
+        act_src = f"SELECT DISTINCT pid, day AS k FROM {src} WHERE day IN ({', '.join(keys)}){_scope_and(scope)}"
+    else:
+        starts = [rng.start_us(d) for d in days]
+        ends = [rng.start_us(d + dt.timedelta(days=1)) for d in days]
+        keys = [str(u) for u in starts]
+        m_cte = _events_cte(engine, Scope(), (member_event,), 0, max(starts))
+        first = f"SELECT pid, min(us) AS first FROM ({m_cte}) AS x GROUP BY pid"
+        # One branch per day, each reading only the partitions of its day.
+        per_day = " UNION ALL ".join(
+            f"SELECT pid, {lo} AS k FROM ({_events_cte(engine, scope, (), lo, hi)}) AS y{i}"
+            for i, (lo, hi) in enumerate(zip(starts, ends, strict=True))
         )
+        act_src = f"SELECT DISTINCT pid, k FROM ({per_day}) AS y"
+    members = " UNION ALL ".join(
+        f"SELECT 'm' AS what, {k} AS k, sum(CASE WHEN first < {k} THEN 1 ELSE 0 END) AS n FROM f" for k in keys
+    )
+    sql = (
+        f"WITH f AS ({first}), a AS ({act_src}) "
+        f"SELECT 'a' AS what, a.k AS k, count(*) AS n FROM a INNER JOIN f ON a.pid = f.pid WHERE f.first < a.k "
+        f"GROUP BY a.k UNION ALL {members}"
+    )
+    found: dict[tuple[str, str], int] = {(what, str(k)): int(n or 0) for what, k, n in engine.query(sql)}
+    key_of = dict(zip(days, keys, strict=True))
+    out: list[dict[str, Any]] = []
+    for day in wanted:
+        k = day.isoformat() if summary else key_of[day]
+        m, act = found.get(("m", k), 0), found.get(("a", k), 0)
+        out.append({"day": day.isoformat(), "members": m, "active": act, "share": round(act / m, 4) if m else None})
     return out
 
 

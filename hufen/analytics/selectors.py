@@ -6,12 +6,19 @@ read here and handed to the queries.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import datetime as dt
+import hashlib
+import json
+import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 
 from hufen.analytics import queries as q
 from hufen.analytics.engines import ENGINES, Engine, LakeError, get_engine
@@ -158,10 +165,49 @@ class FunnelQuery:
     by: str | None = None
 
 
+def lake_version(lake: str) -> str:
+    """Changes whenever a file of the lake (events or summaries) is added, replaced or removed.
+
+    Writers only ever create files under a temporary name and rename them into place, and delete files:
+    each of these changes the mtime of the partition directory. So the version is a hash of the
+    partition directories' names and mtimes: one `scandir` per level, ~1 ms for a year of partitions.
+    """
+    digest = hashlib.sha256()
+    for top in ("events", "summaries/daily_person_events"):
+        root = os.path.join(lake, top)
+        with contextlib.suppress(FileNotFoundError):
+            digest.update(f"{top}\0{os.stat(root).st_mtime_ns}\n".encode())
+            with os.scandir(root) as entries:
+                parts = sorted((e.name, e.stat().st_mtime_ns) for e in entries if e.is_dir())
+            digest.update(repr(parts).encode())
+    return digest.hexdigest()[:32]
+
+
+def cached(kind: str, scope: q.Scope, params: dict[str, Any], engine: Engine, compute: Callable[[], Any]) -> Any:
+    """A chart's result from the cache: the key is the query kind, the data scope (the dealers the
+    actor sees), the parameters, the engine and the lake version, so a new file or a different scope
+    never reads a stale or foreign result. `ANALYTICS_CACHE_SECONDS = 0` turns the cache off."""
+    seconds = int(getattr(settings, "ANALYTICS_CACHE_SECONDS", 600))
+    if seconds <= 0:
+        return compute()
+    dealers = "all" if scope.dealer_ids is None else ",".join(str(d) for d in sorted(scope.dealer_ids))
+    raw = json.dumps(
+        [kind, dealers, params, engine.name, engine.tz, lake_version(engine.lake)], sort_keys=True, default=str
+    )
+    key = "analytics:v1:" + hashlib.sha256(raw.encode()).hexdigest()
+    hit = cache.get(key)
+    if hit is not None:
+        return copy.deepcopy(hit)
+    result = compute()
+    cache.set(key, result, seconds)
+    return copy.deepcopy(result)
+
+
 def funnel_for(actor: Actor, query: FunnelQuery, engine: Engine) -> dict[str, Any]:
     scope = scope_for(actor)
     spec = q.FunnelSpec(query.steps, query.window_us, query.by, dealer_labels(query.by))
-    result = q.funnel(engine, scope, spec, query.rng)
+    params = {"steps": query.steps, "window": query.window_us, "rng": query.rng, "by": query.by}
+    result: dict[str, Any] = cached("funnel", scope, params, engine, lambda: q.funnel(engine, scope, spec, query.rng))
     result["window_seconds"] = query.window_us // 1_000_000
     result["from"], result["to"] = query.rng.date_from.isoformat(), query.rng.date_to.isoformat()
     return result
@@ -172,11 +218,24 @@ def retention_for(
 ) -> dict[str, Any]:
     if not 1 <= periods <= 60:
         raise AnalyticsInputError("periods", "between 1 and 60")
-    return q.retention(engine, scope_for(actor), rng, start, returning, period, periods)
+    scope = scope_for(actor)
+    params = {"start": start, "return": returning, "period": period, "periods": periods, "rng": rng}
+    result: dict[str, Any] = cached(
+        "retention", scope, params, engine, lambda: q.retention(engine, scope, rng, start, returning, period, periods)
+    )
+    return result
 
 
 def active_for(actor: Actor, *, rng: q.Range, engine: Engine, summary: bool = False) -> dict[str, Any]:
+    scope = scope_for(actor)
     try:
-        return q.active(engine, scope_for(actor), rng, summary=summary)
+        result: dict[str, Any] = cached(
+            "active",
+            scope,
+            {"rng": rng, "summary": summary},
+            engine,
+            lambda: q.active(engine, scope, rng, summary=summary),
+        )
     except LakeError as exc:
         raise AnalyticsInputError("summary", f"{exc}; build them with `hufen analytics summarize`") from None
+    return result

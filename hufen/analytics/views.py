@@ -13,7 +13,9 @@ from django.utils.translation import gettext as _
 
 from hufen.analytics import queries as q
 from hufen.analytics import selectors as s
+from hufen.common.errors import PermissionDenied
 from hufen.console.access import ConsoleRequest, console_view
+from hufen.tracking.services import require_hq
 
 Table = tuple[list[str], list[list[object]]]
 
@@ -90,8 +92,17 @@ def _page(request: ConsoleRequest, kind: str, compute: Callable[[], tuple[dict[s
         "named": q.NAMED_FUNNELS,
         "periods": q.PERIODS,
         "query": request.GET.urlencode(),
+        "show_dead_letters": _is_hq(request),
     }
     return render(request, "analytics/page.html", context, status=422 if error else 200)
+
+
+def _is_hq(request: ConsoleRequest) -> bool:
+    try:
+        require_hq(request.actor)
+    except PermissionDenied:
+        return False
+    return True
 
 
 def _rng(request: ConsoleRequest) -> q.Range:

@@ -16,10 +16,14 @@ from ninja import NinjaAPI
 from ninja.renderers import JSONRenderer
 
 from hufen.analytics.api import router as analytics_router
-from hufen.api import org, people, vehicles
+from hufen.api import merges, org, people, vehicles
 from hufen.api.auth import API_AUTH
 from hufen.api.errors import error_response, install_error_handlers
+from hufen.identity.api import router as identity_router
+from hufen.memberday import api as memberday_api
 from hufen.membership import api as membership_api
+from hufen.membership import api_catalogue as membership_catalogue_api
+from hufen.partners import api as partners_api
 from hufen.tracking.api import router as events_router
 
 DESCRIPTION = """\
@@ -89,7 +93,13 @@ install_error_handlers(api)
 
 api.add_router("/dealers", org.router)
 api.add_router("/persons", people.router)
+api.add_router("/persons", merges.persons_router)
+api.add_router("/merges", merges.router)
 api.add_router("/vehicles", vehicles.router)
 api.add_router("/membership", membership_api.router)
+api.add_router("/memberday", memberday_api.router)
+api.add_router("/membership", membership_catalogue_api.router)
 api.add_router("/events", events_router)
 api.add_router("/analytics", analytics_router)
+api.add_router("/identity", identity_router)
+api.add_router("/partners", partners_api.router)

@@ -21,6 +21,7 @@ from ninja.responses import Status
 from hufen.api.auth import actor_of
 from hufen.api.errors import with_errors
 from hufen.api.idempotency import run_idempotent
+from hufen.api.merges import PersonMovedOut, absorbed_redirect
 from hufen.api.pagination import PageParams, paginate
 from hufen.api.types import Text
 from hufen.common.actors import Actor, Scope
@@ -200,13 +201,28 @@ def persons_list(request: HttpRequest, filters: Query[PersonFilters]) -> PersonP
     return PersonPageOut(items=[PersonItemOut.of(p) for p in page.items], next_cursor=page.next_cursor)
 
 
-@router.get("/{int:person_id}", response=with_errors({200: PersonDetailOut}), summary="A person's masked profile")
-def persons_get(request: HttpRequest, person_id: int) -> PersonDetailOut:
+@router.get(
+    "/{int:person_id}",
+    response=with_errors({200: PersonDetailOut, 308: PersonMovedOut}),
+    summary="A person's masked profile (308 to the live person for an id merged away)",
+)
+def persons_get(request: HttpRequest, person_id: int) -> PersonDetailOut | HttpResponse:
     actor = actor_of(request)
     require_persons_view(actor)
     if not 1 <= person_id <= MAX_ID:
         raise NotFound(f"person {person_id} does not exist")
-    return PersonDetailOut.of(person_360(actor=actor, person_id=person_id))
+    # An id merged away answers 308 (hufen/api/merges.py); checked only when the lookup did not find a
+    # live person, so the ordinary profile costs no extra query.
+    try:
+        view = person_360(actor=actor, person_id=person_id)
+    except NotFound:
+        moved = absorbed_redirect(actor, person_id)
+        if moved is None:
+            raise
+        return moved
+    if view.person.status == "merged":
+        return absorbed_redirect(actor, person_id) or PersonDetailOut.of(view)
+    return PersonDetailOut.of(view)
 
 
 @router.post(

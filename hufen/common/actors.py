@@ -67,6 +67,11 @@ _MEMBERSHIP_PERMISSIONS: dict[Role, frozenset[str]] = {
 for _role, _perms in _MEMBERSHIP_PERMISSIONS.items():
     ROLE_PERMISSIONS[_role] = ROLE_PERMISSIONS[_role] | _perms
 
+# ONE ID (issue 3): merging and unmerging persons. Group-wide roles only: a merge moves data-scope
+# facts between persons, so whoever merges must see both sides.
+for _role in (Role.HQ_ADMIN, Role.HQ_OPERATOR, Role.SYSTEM):
+    ROLE_PERMISSIONS[_role] = ROLE_PERMISSIONS[_role] | {"persons.merge"}
+
 
 @dataclass(frozen=True)
 class Actor:
@@ -110,3 +115,14 @@ class Actor:
 
 
 SYSTEM = Actor(kind="system", role=Role.SYSTEM, label="system")
+
+# ONE ID (issue 3): link inbound records (HQ and integrations; a dealer's integration only its own
+# records) and decide gray-zone pairs on the review queue (HQ only).
+_IDENTITY_PERMISSIONS: dict[Role, frozenset[str]] = {
+    Role.HQ_ADMIN: frozenset({"identity.link", "identity.review"}),
+    Role.HQ_OPERATOR: frozenset({"identity.link", "identity.review"}),
+    Role.API_CLIENT: frozenset({"identity.link"}),
+    Role.SYSTEM: frozenset({"identity.link", "identity.review"}),
+}
+for _role, _perms in _IDENTITY_PERMISSIONS.items():
+    ROLE_PERMISSIONS[_role] = ROLE_PERMISSIONS[_role] | _perms

@@ -28,4 +28,14 @@ def nav_items(actor: Actor, dealer_code: str = "") -> list[NavItem]:
         items.append(NavItem("dealers", _("My dealer"), reverse("console:dealer_detail", args=[dealer_code])))
     if actor.scope in (Scope.ALL, Scope.REGION, Scope.DEALER):
         items.append(NavItem("analytics", _("Analytics"), reverse("analytics:funnel")))
+    if actor.scope in (Scope.ALL, Scope.REGION, Scope.DEALER):
+        items.append(NavItem("partners", _("Territory Partners"), reverse("partners_console:value")))
+    if actor.has_perm("membership.view"):
+        items.append(NavItem("membership", _("Membership"), reverse("membership:member_list")))
+    if actor.scope == Scope.ALL and actor.has_perm("identity.review"):
+        items.append(NavItem("identity", _("Identity review"), reverse("identity:review")))
+    if actor.scope in (Scope.ALL, Scope.REGION, Scope.DEALER, Scope.GRID):
+        items.append(NavItem("memberday", _("Member Day"), reverse("memberday:list")))
+    if actor.scope == Scope.ALL:
+        items.append(NavItem("sms", _("SMS outbox"), reverse("portal_console:sms_outbox")))
     return items

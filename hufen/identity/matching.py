@@ -26,6 +26,7 @@ from rapidfuzz.distance import JaroWinkler, Levenshtein
 from hufen.identity.model import explain, level_labels, score_pairs
 from hufen.identity.prepare import prepare
 from hufen.identity.schema import Schema
+from hufen.identity.weights import extract
 
 Progress = Callable[[str], None]
 
@@ -46,6 +47,8 @@ class Resolution:
     scores: list[float | None]  # the strongest accepted link that joined the record, if any
     review: list[dict[str, Any]]
     stats: dict[str, Any]
+    # The trained model (weights.extract): what online linking scores with after a rebuild.
+    parameters: dict[str, Any] = field(default_factory=dict)
 
 
 def contradiction(a: Mapping[str, Any], b: Mapping[str, Any], dates: list[str]) -> str | None:
@@ -147,13 +150,45 @@ class _Components:
         return bool(others) and any(self.find(o) == large for o in others)
 
 
-def resolve(records: Iterable[Mapping[str, str]], schema: Schema, *, progress: Progress | None = None) -> Resolution:
+def resolve(
+    records: Iterable[Mapping[str, str]],
+    schema: Schema,
+    *,
+    progress: Progress | None = None,
+    must_link: Iterable[tuple[str, str]] = (),
+    cannot_link: Iterable[tuple[str, str]] = (),
+) -> Resolution:
+    """Cluster the records. `must_link` / `cannot_link` are reviewers' decisions on pairs of record
+    ids: a must-link joins whatever else says, a cannot-link is never crossed by any chain of links."""
     started = time.perf_counter()
     note = progress or (lambda stage: None)
     note("normalising")
     rows, frame = prepare(records, schema)
+    return resolve_rows(
+        rows, frame, schema, progress=note, must_link=must_link, cannot_link=cannot_link, started=started
+    )
+
+
+def resolve_rows(
+    rows: list[dict[str, Any]],
+    frame: Any,
+    schema: Schema,
+    *,
+    progress: Progress | None = None,
+    must_link: Iterable[tuple[str, str]] = (),
+    cannot_link: Iterable[tuple[str, str]] = (),
+    started: float | None = None,
+) -> Resolution:
+    """`resolve` on rows already normalised (`prepare`): a rebuild reads them from the database."""
+    started = started if started is not None else time.perf_counter()
+    note = progress or (lambda stage: None)
     note("strong identifiers")
     links, cannot = strong_links(rows, schema)
+    uid_of = {row["rid"]: row["uid"] for row in rows}
+    for left, right in cannot_link:
+        if left in uid_of and right in uid_of:
+            a, b = sorted((uid_of[left], uid_of[right]))
+            cannot.add((a, b))
     pairs, linker = score_pairs(frame, schema.review, sample_pairs=min(1e7, max(1e5, 20.0 * len(rows))), note=note)
     labels = level_labels(linker)
     note("clustering")
@@ -161,6 +196,10 @@ def resolve(records: Iterable[Mapping[str, str]], schema: Schema, *, progress: P
     components = _Components(rows, id_cols, cannot)
     best: list[float | None] = [None] * len(rows)
     id_rules = {c.removeprefix("s_") for c in id_cols}
+    for left, right in must_link:
+        if left in uid_of and right in uid_of:
+            components.union(uid_of[left], uid_of[right], force=True)
+            best[uid_of[left]] = best[uid_of[right]] = 1.0
     for link in links:
         if components.union(link.a, link.b, force=link.rule in id_rules):
             best[link.a] = best[link.b] = 1.0
@@ -191,7 +230,8 @@ def resolve(records: Iterable[Mapping[str, str]], schema: Schema, *, progress: P
         "review_pairs": len(review),
         "seconds": seconds,
     }
-    return Resolution([r["rid"] for r in rows], persons, best, review, stats)
+    parameters = extract(linker, merge=schema.merge, review=schema.review)
+    return Resolution([r["rid"] for r in rows], persons, best, review, stats, parameters)
 
 
 def _review_row(

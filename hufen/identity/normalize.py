@@ -259,10 +259,13 @@ def _latin_name(text: str) -> PersonName:
         return PersonName(tokens[0], "", tokens[0], "", tokens[0], None, False)
     # Chinese order (family first) unless only the last token reads as a surname: `Wei Wang`.
     if tokens[-1] in _SURNAME_PINYIN and tokens[0] not in _SURNAME_PINYIN:
-        surname, given = tokens[-1], tokens[:-1]
+        surname, given_text = tokens[-1], "".join(tokens[:-1])
     else:
-        surname, given = tokens[0], tokens[1:]
-    given_text = "".join(given)
+        surname, given_text = tokens[0], "".join(tokens[1:])
+        if given_text in _SURNAME_PINYIN and surname not in _SURNAME_PINYIN:
+            # The joined given name reads as a surname (`0 w an` → `wan`): normalising the output
+            # again would swap it, so swap now and stay idempotent.
+            surname, given_text = given_text, surname
     return PersonName(f"{surname} {given_text}", surname, given_text, surname, given_text, None, False)
 
 

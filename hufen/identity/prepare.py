@@ -40,6 +40,21 @@ def _category(value: str, column: str, chinese: bool) -> str | None:
 def prepare(records: Iterable[Mapping[str, str]], schema: Schema) -> tuple[list[dict[str, Any]], pd.DataFrame]:
     """One row per record with `uid` (0..n-1), `rid` (the record id) and the matching columns,
     as plain dicts (for the rule checks) and as a DataFrame (for Splink)."""
+    rows = prepare_rows(records, schema)
+    columns = frame_columns(schema)
+    frame = pd.DataFrame(rows, columns=columns)
+    return rows, frame.astype({c: "string" for c in columns if c != "uid"})
+
+
+def frame_columns(schema: Schema) -> list[str]:
+    strong = schema.of_kind("identifier", "phone", "email", "id_card", "vin")
+    columns = ["uid", "rid", *(f"s_{c}" for c in strong), "n_full", "n_key", "n_sur", "n_given", "gender"]
+    columns += [f"d_{c}" for c in schema.of_kind("date")] + [f"c_{c}" for c in schema.of_kind("category")]
+    return columns + [f"a_{c}" for c in schema.of_kind("address", "text")]
+
+
+def prepare_rows(records: Iterable[Mapping[str, str]], schema: Schema) -> list[dict[str, Any]]:
+    """The matching columns of each record as a plain dict (also what online linking stores)."""
     strong = schema.of_kind("identifier", "phone", "email", "id_card", "vin")
     dates = schema.of_kind("date")
     categories = schema.of_kind("category")
@@ -96,10 +111,7 @@ def prepare(records: Iterable[Mapping[str, str]], schema: Schema) -> tuple[list[
                 text = parts.rest
             row[f"a_{col}"] = text or None
         rows.append(row)
-    columns = ["uid", "rid", *(f"s_{c}" for c in strong), "n_full", "n_key", "n_sur", "n_given", "gender"]
-    columns += [f"d_{c}" for c in dates] + [f"c_{c}" for c in categories] + [f"a_{c}" for c in texts]
-    frame = pd.DataFrame(rows, columns=columns)
-    return rows, frame.astype({c: "string" for c in columns if c != "uid"})
+    return rows
 
 
 def _name(record: Mapping[str, str], names: list[str], given: list[str], family: list[str]) -> nz.PersonName:

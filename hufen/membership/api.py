@@ -25,8 +25,11 @@ from hufen.common.errors import NotFound
 from hufen.common.pii import mask_name
 from hufen.membership import benefits as benefit_services
 from hufen.membership import ledger, selectors
+from hufen.membership.catalogue import benefit_add, benefit_update
 from hufen.membership.errors import IdempotencyConflict
-from hufen.membership.models import BenefitItem, Member, PointsEntry, Redemption
+from hufen.membership.models import BenefitItem, Member, PointsEntry, Program, Redemption
+from hufen.membership.programs import program_for_brand
+from hufen.membership.rules import require_manage
 from hufen.membership.services import member_join
 from hufen.org.models import Brand
 from hufen.people.models import Person
@@ -163,6 +166,13 @@ class BenefitPageOut(Schema):
 
 class BenefitFilters(PageParams):
     brand: Text = Field("", max_length=32)
+
+
+def program_of(brand_code: str) -> Program:
+    brand = Brand.objects.filter(code=brand_code).first()
+    if brand is None:
+        raise NotFound(f"brand {brand_code!r} does not exist")
+    return program_for_brand(brand)
 
 
 class RedeemIn(Schema):
@@ -320,6 +330,54 @@ def benefits_list(request: HttpRequest, filters: Query[BenefitFilters]) -> Benef
     qs = selectors.benefit_list(actor=actor_of(request), brand_code=filters.brand)
     page = paginate(qs, params=filters, listing="membership.benefits")
     return BenefitPageOut(items=[BenefitOut.of(b) for b in page.items], next_cursor=page.next_cursor)
+
+
+# --- benefit catalogue management ---------------------------------------------------------------------
+
+
+class BenefitFields(Schema):
+    name: Text | None = Field(None, max_length=80)
+    description: Text | None = Field(None, max_length=2000)
+    points_price: int | None = None
+    cash_price_fen: int | None = None
+    stock: int | None = Field(None, description="Items left; an update sets it.")
+    per_member_limit: int | None = None
+    valid_from: dt.datetime | None = None
+    valid_until: dt.datetime | None = None
+    min_tier: Text | None = Field(None, max_length=20, description="Tier code, or empty for everyone.")
+    active: bool | None = None
+
+
+class BenefitIn(BenefitFields):
+    brand: Text = Field(max_length=32)
+    code: Text = Field(max_length=40)
+
+
+@router.post("/benefits", response=with_errors({201: BenefitOut}, 409), summary="Add a benefit item")
+def benefits_create(request: HttpRequest, response: HttpResponse, payload: BenefitIn) -> Status[Any]:
+    actor = actor_of(request)
+    require_manage(actor)
+    program = program_of(payload.brand)
+
+    def create() -> tuple[int, dict[str, Any]]:
+        values = payload.model_dump(exclude={"brand", "code"})
+        item = benefit_add(actor=actor, program=program, code=payload.code, values=values)
+        return 201, BenefitOut.of(item).model_dump(mode="json")
+
+    return run_idempotent(request, payload=payload.model_dump(mode="json"), create=create).to_status(response)
+
+
+@router.patch("/benefits/{int:item_id}", response=with_errors({200: BenefitOut}), summary="Change a benefit item")
+def benefits_update(request: HttpRequest, item_id: int, payload: BenefitFields) -> BenefitOut:
+    actor = actor_of(request)
+    require_manage(actor)
+    if item_id > MAX_ID:
+        raise NotFound(f"benefit {item_id} does not exist")
+    item = BenefitItem.objects.filter(pk=item_id).first()
+    if item is None:
+        raise NotFound(f"benefit {item_id} does not exist")
+    updated = benefit_update(actor=actor, item=item, values=payload.model_dump(exclude_unset=True))
+    return BenefitOut.of(BenefitItem.objects.select_related("program__brand", "min_tier").get(pk=updated.pk))
 
 
 @router.post(

@@ -203,3 +203,86 @@ class Redemption(models.Model):
 
     def __str__(self) -> str:
         return f"redemption {self.pk} ({self.status})"
+
+
+class EarningRule(models.Model):
+    """Points for an event: `event` name → `points`, with conditions, caps and a validity window.
+
+    `conditions` is a list of `{"property", "op", "value"}` tests on the event's properties, all of
+    which must hold (rules.py validates and evaluates them). Caps count the rule's awards to one member
+    per day / month in the brand's time zone: the `*_count` caps skip an award, the `*_points` caps
+    truncate it to what is left.
+    """
+
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="earning_rules")
+    code = models.SlugField(max_length=40)
+    name = models.CharField(max_length=80)
+    event = models.CharField(max_length=80, db_index=True)
+    points = models.PositiveIntegerField()
+    reason = models.CharField(max_length=40)
+    conditions = models.JSONField(default=list, blank=True)
+    daily_cap_count = models.PositiveIntegerField(null=True, blank=True)
+    monthly_cap_count = models.PositiveIntegerField(null=True, blank=True)
+    daily_cap_points = models.PositiveIntegerField(null=True, blank=True)
+    monthly_cap_points = models.PositiveIntegerField(null=True, blank=True)
+    apply_multiplier = models.BooleanField(default=True)
+    valid_from = models.DateTimeField()
+    valid_until = models.DateTimeField(null=True, blank=True)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["program_id", "id"]
+        constraints = [models.UniqueConstraint(fields=["program", "code"], name="uniq_earning_rule_code")]
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.event} +{self.points}"
+
+
+class EarningDecision(models.Model):
+    """What the evaluation job decided for one (rule, event): the explainable earning log.
+
+    Unique per (rule, event_id): a replayed event finds its decision and is never judged twice.
+    """
+
+    OUTCOMES = [
+        ("awarded", "Awarded"),
+        ("truncated", "Awarded, truncated by a points cap"),
+        ("capped", "Skipped: a cap is reached"),
+        ("conditions_not_met", "Skipped: conditions not met"),
+        ("not_member", "Skipped: the person is not a member"),
+        ("member_inactive", "Skipped: the member is frozen or closed"),
+    ]
+
+    rule = models.ForeignKey(EarningRule, on_delete=models.PROTECT, related_name="decisions")
+    event_id = models.CharField(max_length=64)
+    event_ts = models.DateTimeField()
+    person_id = models.BigIntegerField(null=True, blank=True)
+    member = models.ForeignKey(Member, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    outcome = models.CharField(max_length=20, choices=OUTCOMES)
+    base_points = models.IntegerField(default=0)
+    multiplier = models.DecimalField(max_digits=4, decimal_places=2, default=1)
+    points = models.IntegerField(default=0)
+    entry = models.OneToOneField(PointsEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    detail = models.CharField(max_length=300, blank=True)
+    decided_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["rule", "event_id"], name="uniq_decision_rule_event")]
+        indexes = [models.Index(fields=["rule", "member", "event_ts"])]
+
+    def __str__(self) -> str:
+        return f"rule {self.rule_id} event {self.event_id}: {self.outcome}"
+
+
+class EarningCursor(models.Model):
+    """The evaluation job's durable watermark: events received before `position` were judged."""
+
+    name = models.CharField(max_length=40, unique=True)
+    position = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.position.isoformat()}"

@@ -194,3 +194,69 @@ class ButlerAssignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.person_id}@{self.grid_id}"
+
+
+class PersonMerge(models.Model):
+    """One merge of `absorbed` into `survivor`: who, why, on what evidence; undone by an unmerge.
+
+    The rows it changed are its `moves`, so an unmerge puts back exactly those and nothing else.
+    """
+
+    survivor = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="merges_received")
+    absorbed = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="merges_given")
+    actor_label = models.CharField(max_length=150)
+    reason = models.CharField(max_length=300)
+    evidence = models.JSONField(default=dict, blank=True)
+    merged_at = models.DateTimeField()
+    unmerged_at = models.DateTimeField(null=True, blank=True)
+    unmerged_by = models.CharField(max_length=150, blank=True)
+    unmerge_reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-merged_at", "-id"]
+        indexes = [models.Index(fields=["survivor", "unmerged_at"]), models.Index(fields=["absorbed", "unmerged_at"])]
+        constraints = [
+            # A person is absorbed by at most one live merge at a time.
+            models.UniqueConstraint(
+                fields=["absorbed"], condition=models.Q(unmerged_at__isnull=True), name="one_live_merge_per_absorbed"
+            ),
+            models.CheckConstraint(condition=~models.Q(survivor=models.F("absorbed")), name="merge_not_into_self"),
+        ]
+
+    def __str__(self) -> str:
+        return f"merge {self.pk}: {self.absorbed_id} → {self.survivor_id}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.unmerged_at is None
+
+
+class PersonMergeMove(models.Model):
+    """One thing a merge changed, with what it was before, so that an unmerge can put it back.
+
+    kind: `reassign` (a row's person field went from→to), `fill` (a blank survivor field took the
+    absorbed's value), `end` (a row was ended to keep a one-open-row rule), `detach` (the absorbed's
+    link was cleared), or a handler's own kind (`handler` names the app that recorded it).
+    """
+
+    merge = models.ForeignKey(PersonMerge, on_delete=models.CASCADE, related_name="moves")
+    seq = models.PositiveIntegerField(help_text="Order within the merge; an unmerge walks it backwards")
+    handler = models.CharField(max_length=40, default="people")
+    kind = models.CharField(max_length=20)
+    model_label = models.CharField(max_length=80, help_text="e.g. people.ownership")
+    row_id = models.BigIntegerField()
+    field = models.CharField(max_length=60, blank=True)
+    from_person_id = models.BigIntegerField(null=True, blank=True)
+    to_person_id = models.BigIntegerField(null=True, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    restored_at = models.DateTimeField(null=True, blank=True)
+    note = models.CharField(max_length=200, blank=True, help_text="Why an unmerge left it as it was")
+
+    class Meta:
+        ordering = ["merge_id", "seq"]
+        constraints = [models.UniqueConstraint(fields=["merge", "seq"], name="uniq_merge_move_seq")]
+        indexes = [models.Index(fields=["model_label", "row_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.model_label}:{self.row_id}.{self.field}"

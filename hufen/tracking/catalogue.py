@@ -28,6 +28,11 @@ BUILTIN_EVENT_TYPES: dict[str, tuple[str, ...]] = {
     "referral_made": ("referee",),
     "repurchase": (),
     "member_day_check_in": ("day",),
+    # earning rules (membership/rules.py): a daily check-in, an attended experience, a referral
+    # that ended in a delivery
+    "daily_check_in": (),
+    "experience_attended": (),
+    "referral_delivered": (),
     # business facts published by the platform's own services (the DomainEvent outbox)
     "ownership_ended": (),
     "service_visited": (),

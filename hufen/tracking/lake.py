@@ -17,12 +17,14 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import itertools
 import json
 import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -117,6 +119,14 @@ def read_event_ids(directory: Path) -> set[str]:
     return ids
 
 
+def read_event_id_array(directory: Path) -> pa.Array:
+    """The event ids already in a partition, as one Arrow array (no Python objects)."""
+    parts = [pq.ParquetFile(p).read(columns=["event_id"]).column("event_id") for p in partition_files(directory)]
+    if not parts:
+        return pa.array([], pa.string())
+    return pa.chunked_array([c for col in parts for c in col.chunks], pa.string()).combine_chunks()
+
+
 def append(lake_url: str | os.PathLike[str], table: pa.Table) -> dict[str, int]:
     """Append events, one new file per date, skipping event ids the lake already holds.
 
@@ -129,18 +139,23 @@ def append(lake_url: str | os.PathLike[str], table: pa.Table) -> dict[str, int]:
     before = table.num_rows
     table = _dedupe(table)
     skipped = before - table.num_rows
-    days = pc.strftime(table.column("ts"), format="%Y-%m-%d")
-    for day_text in pc.unique(days).to_pylist():
-        part = table.filter(pc.equal(days, day_text))
-        directory = partition_dir(lake_url, dt.date.fromisoformat(day_text))
-        existing = read_event_ids(directory) if directory.exists() else set()
-        if existing:
-            keep = pc.invert(pc.is_in(part.column("event_id"), value_set=pa.array(list(existing), pa.string())))
+    # Sorted by ts, each UTC date is one contiguous slice: no per-date filter over the whole table.
+    table = table.sort_by("ts")
+    micros = table.column("ts").cast(pa.int64()).to_numpy()
+    days = micros // 86_400_000_000
+    bounds = [0, *(np.flatnonzero(np.diff(days)) + 1).tolist(), table.num_rows]
+    for start, stop in itertools.pairwise(bounds):
+        part = table.slice(start, stop - start)
+        day = dt.date(1970, 1, 1) + dt.timedelta(days=int(days[start]))
+        directory = partition_dir(lake_url, day)
+        existing = read_event_id_array(directory) if directory.exists() else pa.array([], pa.string())
+        if len(existing):
+            keep = pc.invert(pc.is_in(part.column("event_id"), value_set=existing))
             new = part.filter(keep)
             skipped += part.num_rows - new.num_rows
             part = new
         if part.num_rows:
-            write_atomic(directory, part.sort_by("ts"))
+            write_atomic(directory, part)
             written += part.num_rows
     return {"written": written, "duplicates": skipped}
 

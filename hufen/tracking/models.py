@@ -78,3 +78,21 @@ class RejectedEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.field}: {self.reason}"
+
+
+class ScheduledRun(models.Model):
+    """One claimed slot of a periodic job (hufen.common.scheduler): the unique pair is the lock."""
+
+    job = models.CharField(max_length=100)
+    slot = models.CharField(max_length=40)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    ok = models.BooleanField(null=True)
+    outcome = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["job", "slot"], name="tracking_scheduledrun_job_slot")]
+
+    def __str__(self) -> str:
+        return f"{self.job} @ {self.slot}"

@@ -14,13 +14,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from hufen.common.actors import Actor, Scope
-from hufen.common.errors import FieldError, PermissionDenied
+from hufen.common.actors import Actor, Role, Scope
+from hufen.common.audit import audit
+from hufen.common.errors import FieldError, NotFound, PermissionDenied
 from hufen.common.models import DomainEvent
 from hufen.tracking import lake
 from hufen.tracking.catalogue import catalogue_load
@@ -69,8 +71,13 @@ def _event_id_of(raw: Any) -> str | None:
 
 
 @transaction.atomic
-def events_ingest(*, actor: Actor, raw_events: Sequence[Any], source: str = "api") -> IngestResult:
-    """Accept the valid events of a batch into the write-ahead store; report each event's outcome."""
+def events_ingest(
+    *, actor: Actor, raw_events: Sequence[Any], source: str = "api", dead_letters: bool = True
+) -> IngestResult:
+    """Accept the valid events of a batch into the write-ahead store; report each event's outcome.
+
+    Rejected events go to the dead-letter store unless `dead_letters` is false (a retry of a dead
+    letter updates that row instead of adding another)."""
     require_tracking(actor)
     now = timezone.now()
     catalogue = catalogue_load()
@@ -93,7 +100,8 @@ def events_ingest(*, actor: Actor, raw_events: Sequence[Any], source: str = "api
             rows.append(ev)
             result.outcomes.append(EventOutcome(index, ev.event_id, "accepted"))
     _pending_insert(rows, now)
-    RejectedEvent.objects.bulk_create(dead)
+    if dead_letters:
+        RejectedEvent.objects.bulk_create(dead)
     _links_save(links.new, now, "event")
     return result
 
@@ -295,6 +303,19 @@ def lake_compact(*, lake_url: str | None = None) -> dict[str, int]:
     return totals
 
 
+def lake_import_table(*, table: pa.Table, lake_url: str | None = None) -> dict[str, int]:
+    """Write checked, resolved rows (the lake's columns but `received_at`) straight to the lake."""
+    lake_url = lake_url or settings.LAKE_URL
+    now = timezone.now()
+    names = [n for n in lake.COLUMNS if n != "received_at"]
+    stamp = int(now.timestamp() * 1_000_000)
+    received = pa.array(np.full(table.num_rows, stamp, dtype=np.int64)).cast(pa.timestamp("us", tz="UTC"))
+    table = table.select(names).append_column("received_at", received)
+    with lake.lake_lock(lake_url):
+        lake.recover(lake_url)
+        return lake.append(lake_url, table.cast(lake.EVENT_SCHEMA))
+
+
 def lake_import(*, events: Sequence[Event], lake_url: str | None = None) -> dict[str, int]:
     """Write resolved events straight to the lake (the importer's path), deduplicated."""
     lake_url = lake_url or settings.LAKE_URL
@@ -306,3 +327,75 @@ def lake_import(*, events: Sequence[Event], lake_url: str | None = None) -> dict
     with lake.lake_lock(lake_url):
         lake.recover(lake_url)
         return lake.append(lake_url, _pending_table(rows, {}))
+
+
+# --- the dead-letter store: retry or discard, HQ only, audited ------------------------------------
+
+
+def require_hq(actor: Actor) -> None:
+    if actor.scope != Scope.ALL or actor.role not in (Role.HQ_ADMIN, Role.HQ_OPERATOR):
+        raise PermissionDenied(f"{actor.label} may not handle rejected events (HQ only)")
+
+
+def _dead_rows(ids: Sequence[int]) -> list[RejectedEvent]:
+    if not ids:
+        raise FieldError("ids", "choose at least one rejected event")
+    rows = list(RejectedEvent.objects.select_for_update().filter(id__in=sorted(set(ids))).order_by("id"))
+    missing = sorted(set(ids) - {r.id for r in rows})
+    if missing:
+        raise NotFound(f"rejected event {missing[0]} does not exist (already retried or discarded?)")
+    return rows
+
+
+@transaction.atomic
+def dead_letters_retry(*, actor: Actor, ids: Sequence[int], ip: str | None = None) -> dict[str, int]:
+    """Send rejected events through ingestion again (e.g. after HQ declared the missing event type).
+
+    Accepted (or already stored) events leave the dead-letter store; those still rejected stay, with
+    the new reason. Each retry is audited with its outcome.
+    """
+    require_hq(actor)
+    counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
+    for row in _dead_rows(ids):
+        try:
+            raw: Any = json.loads(row.payload) if row.payload else None
+        except ValueError:
+            raw = None
+        if isinstance(raw, dict):
+            outcome = events_ingest(actor=actor, raw_events=[raw], source="retry", dead_letters=False).outcomes[0]
+            status, field_name, reason = outcome.status, outcome.field, outcome.reason
+        else:
+            status, field_name, reason = "rejected", row.field, row.reason
+        counts[status] += 1
+        audit(
+            actor=actor,
+            action="tracking.dead_letter.retry",
+            obj_type="tracking.RejectedEvent",
+            obj_id=row.id,
+            summary={"event_id": row.event_id, "outcome": status, "field": field_name or "", "reason": reason or ""},
+            ip=ip,
+        )
+        if status == "rejected":
+            RejectedEvent.objects.filter(id=row.id).update(field=(field_name or "")[:80], reason=(reason or "")[:300])
+        else:
+            row.delete()
+    return counts
+
+
+@transaction.atomic
+def dead_letters_discard(*, actor: Actor, ids: Sequence[int], reason: str = "", ip: str | None = None) -> int:
+    """Drop rejected events for good (e.g. test traffic); each discard is audited with its reason."""
+    require_hq(actor)
+    rows = _dead_rows(ids)
+    for row in rows:
+        audit(
+            actor=actor,
+            action="tracking.dead_letter.discard",
+            obj_type="tracking.RejectedEvent",
+            obj_id=row.id,
+            summary={"event_id": row.event_id, "source": row.source, "field": row.field, "reason": row.reason},
+            reason=reason,
+            ip=ip,
+        )
+        row.delete()
+    return len(rows)

@@ -14,13 +14,28 @@ from hufen.api.main import api
 
 INFRA_ROUTES = {"openapi-json", "openapi-view", "api-root", "unknown-route"}
 EXPECTED_OPERATIONS = {
+    ("post", "/api/v1/partners/coupons/redeem"),
+    ("get", "/api/v1/partners/coupons/settlement"),
+    ("get", "/api/v1/partners/merchants"),
+    ("get", "/api/v1/partners/merchants/{merchant_id}"),
+    ("get", "/api/v1/partners/value"),
+    ("post", "/api/v1/partners/merchants/{merchant_id}/review"),
+    ("post", "/api/v1/partners/merchants/{merchant_id}/status"),
+    ("get", "/api/v1/partners/merchants/{merchant_id}/offers"),
+    ("post", "/api/v1/partners/merchants/{merchant_id}/offers"),
+    ("post", "/api/v1/partners/merchants/{merchant_id}/coupon-batches"),
     ("get", "/api/v1/dealers"),
     ("get", "/api/v1/dealers/{code}"),
     ("get", "/api/v1/persons"),
     ("post", "/api/v1/persons"),
     ("get", "/api/v1/persons/{person_id}"),
+    # person merges (issue 3)
+    ("post", "/api/v1/persons/{person_id}/merge"),
+    ("post", "/api/v1/merges/{merge_id}/unmerge"),
     ("get", "/api/v1/vehicles"),
     ("get", "/api/v1/vehicles/{vin}"),
+    # identity (issue 3)
+    ("post", "/api/v1/identity/records"),
     # tracking (issue 4)
     ("post", "/api/v1/events"),
     ("post", "/api/v1/events/identify"),
@@ -35,6 +50,29 @@ EXPECTED_OPERATIONS = {
     ("get", "/api/v1/membership/benefits"),
     ("post", "/api/v1/membership/members/{member_id}/redemptions"),
     ("post", "/api/v1/membership/redemptions/{redemption_id}/cancel"),
+    # memberday (issue 5 item 6)
+    ("get", "/api/v1/memberday/occurrences"),
+    ("get", "/api/v1/memberday/occurrences/{occurrence_id}"),
+    ("post", "/api/v1/memberday/check-ins"),
+    ("get", "/api/v1/memberday/members/{member_id}/today"),
+    ("post", "/api/v1/memberday/task-completions"),
+    ("get", "/api/v1/memberday/occurrences/{occurrence_id}/sessions"),
+    ("post", "/api/v1/memberday/occurrences/{occurrence_id}/sessions"),
+    ("post", "/api/v1/memberday/sessions/{session_id}/signups"),
+    ("post", "/api/v1/memberday/sessions/{session_id}/attendance"),
+    ("get", "/api/v1/memberday/occurrences/{occurrence_id}/dashboard"),
+    ("get", "/api/v1/memberday/occurrences/{occurrence_id}/report"),
+    # membership catalogue: tiers, earning rules, benefits (issue 5 items 3-5)
+    ("get", "/api/v1/membership/tiers"),
+    ("post", "/api/v1/membership/tiers"),
+    ("patch", "/api/v1/membership/tiers/{tier_id}"),
+    ("get", "/api/v1/membership/rules"),
+    ("post", "/api/v1/membership/rules"),
+    ("get", "/api/v1/membership/rules/{rule_id}"),
+    ("patch", "/api/v1/membership/rules/{rule_id}"),
+    ("get", "/api/v1/membership/rules/{rule_id}/decisions"),
+    ("post", "/api/v1/membership/benefits"),
+    ("patch", "/api/v1/membership/benefits/{item_id}"),
     # analytics (issue 4)
     ("get", "/api/v1/analytics/funnel"),
     ("get", "/api/v1/analytics/retention"),
@@ -58,7 +96,8 @@ def test_document_is_openapi_with_our_identity(document: dict[str, Any]) -> None
     assert document["openapi"].startswith("3.")
     assert document["info"]["title"] == "Hufen API"
     assert document["info"]["version"] == "1"
-    assert set(document["components"]["securitySchemes"]) == {"ApiTokenAuth", "ConsoleSessionAuth"}
+    # PartnerKeyAuth: a cross-industry partner's own key (hp_...) on the partner endpoints only.
+    assert set(document["components"]["securitySchemes"]) == {"ApiTokenAuth", "ConsoleSessionAuth", "PartnerKeyAuth"}
 
 
 def test_document_lists_every_endpoint(document: dict[str, Any]) -> None:

@@ -130,13 +130,14 @@ def test_console_pages_are_never_cached(world: World, login: Callable[[str], Cli
 
 # --- the menu and the header, by role ----------------------------------------------------------
 
+HQ_MENU = ["首页", "客户", "经销商", "数据分析", "领地伙伴", "会员", "身份复核", "会员日", "短信发件箱"]
 MENU: dict[str, list[str]] = {
-    "hq_admin": ["首页", "客户", "经销商", "数据分析"],
-    "hq_operator": ["首页", "客户", "经销商", "数据分析"],
-    "region_east": ["首页", "客户", "经销商", "数据分析"],
-    "dealer_a1": ["首页", "客户", "本店", "数据分析"],
-    "butler_a1": ["首页", "我的车主", "本店"],
-    "dealer_b1": ["首页", "客户", "本店", "数据分析"],
+    "hq_admin": HQ_MENU,
+    "hq_operator": HQ_MENU,
+    "region_east": ["首页", "客户", "经销商", "数据分析", "领地伙伴", "会员", "会员日"],
+    "dealer_a1": ["首页", "客户", "本店", "数据分析", "领地伙伴", "会员", "会员日"],
+    "butler_a1": ["首页", "我的车主", "本店", "会员", "会员日"],
+    "dealer_b1": ["首页", "客户", "本店", "数据分析", "领地伙伴", "会员", "会员日"],
 }
 HEADER: dict[str, list[str]] = {
     "hq_admin": ["张总", "总部管理员", "全部数据"],

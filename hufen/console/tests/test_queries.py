@@ -17,7 +17,7 @@ from hufen.people.tests.factories import OwnershipFactory, PersonFactory, Servic
 
 # session, user, staff, staff brands, header (+ a butler's grids), then the page's own reads
 LIST_BUDGET = 8
-DETAIL_BUDGET = 13
+DETAIL_BUDGET = 15  # + the merge redirect check (HQ) and the source-records section
 DEALER_LIST_BUDGET = 10
 DEALER_PAGE_BUDGET = 11
 HOME_BUDGET = 12

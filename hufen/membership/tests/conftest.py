@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -21,3 +23,10 @@ def caller(world: World) -> Callable[[str], Caller]:
         return Caller(client)
 
     return make
+
+
+@pytest.fixture
+def lake_url(tmp_path: Path, settings: Any) -> str:
+    """A fresh event lake per test (the earning job reads it through DuckDB)."""
+    settings.LAKE_URL = str(tmp_path / "lake")
+    return str(settings.LAKE_URL)

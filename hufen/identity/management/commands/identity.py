@@ -2,6 +2,10 @@
 
 Batch resolution needs no database: no system checks, no ORM, so it runs on a laptop with nothing
 but the file (and with DATABASE_URL pointing at a server that is down).
+
+The online side works on the database: `ingest FILE --source dms` links a file's rows through the
+same path as the API, `rebuild` re-resolves every stored record keeping person IDs stable, and
+`train` estimates the Fellegi–Sunter weights that online linking scores with.
 """
 
 from __future__ import annotations
@@ -36,9 +40,29 @@ class Command(BaseCommand):
         resolve.add_argument("--json", action="store_true", dest="as_json", help="print a JSON summary")
         resolve.add_argument("--no-progress", action="store_true", help="no progress display")
 
+        ingest = sub.add_parser("ingest", help="link a CSV's records into the database (as the API does)")
+        ingest.add_argument("file", type=Path, help="CSV with record_id (the source key) and the record fields")
+        ingest.add_argument("--source", required=True, help="source system, e.g. dms, app, wechat, leads")
+        ingest.add_argument("--skip-bad-rows", action="store_true", help="link the good rows of a file with bad ones")
+        ingest.add_argument("--encoding", help="input encoding, e.g. gbk (default: detect UTF-8 / GB18030)")
+        ingest.add_argument("--json", action="store_true", dest="as_json", help="print a JSON summary")
+        ingest.add_argument("--no-progress", action="store_true", help="no progress bar")
+        rebuild = sub.add_parser("rebuild", help="re-resolve every source record; person IDs stay stable")
+        rebuild.add_argument("--json", action="store_true", dest="as_json", help="print a JSON summary")
+        rebuild.add_argument("--no-progress", action="store_true", help="no progress display")
+        train = sub.add_parser("train", help="estimate the model weights online linking scores with")
+        train.add_argument("file", nargs="?", type=Path, help="CSV to train on (default: the stored records)")
+        train.add_argument("--synthetic", type=int, default=0, help="train on N generated records instead")
+        train.add_argument("--output", type=Path, help="write the weights to this JSON file, not the database")
+        train.add_argument("--json", action="store_true", dest="as_json", help="print a JSON summary")
+
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         if action == "resolve":
             self._resolve(**options)
+        else:
+            from hufen.identity.management import online
+
+            getattr(online, action)(self, **options)
 
     def _resolve(
         self,

@@ -17,20 +17,29 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from hufen.common.actors import SYSTEM
-from hufen.tracking.importer import file_format, read_rows
+from hufen.tracking.bulk import BulkChecker, dedupe_first, payload_of
+from hufen.tracking.catalogue import catalogue_load
+from hufen.tracking.importer import file_format, read_chunks
 from hufen.tracking.models import RejectedEvent
-from hufen.tracking.services import events_check, lake_import, outbox_ship, pending_flush
+from hufen.tracking.services import lake_import_table, outbox_ship, pending_flush
 from hufen.tracking.tasks import tracking_compact, tracking_flush
-from hufen.tracking.validation import Event, Problem
+from hufen.tracking.validation import Problem
 
 CHECK_CHUNK = 50_000
 MAX_LISTED_ERRORS = 100
 CLI_ACTOR = replace(SYSTEM, label="system:events-import")
+
+
+def _row_estimate(path: Path, fmt: str) -> int | None:
+    """The progress bar's total: exact for Parquet (footer), unknown for text files."""
+    return pq.ParquetFile(path).metadata.num_rows if fmt == "parquet" else None
 
 
 class Command(BaseCommand):
@@ -53,7 +62,7 @@ class Command(BaseCommand):
         ]:
             sub.add_parser(name, help=text).add_argument("--json", action="store_true")
         sched = sub.add_parser(
-            "run-scheduler", help="loop: flush every --flush-every s, compact every --compact-every s"
+            "run-scheduler", help="(legacy loop; prefer `hufen scheduler run`) flush and compact on a timer"
         )
         sched.add_argument("--flush-every", type=float, default=60.0)
         sched.add_argument("--compact-every", type=float, default=3600.0)
@@ -90,31 +99,34 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         started = time.perf_counter()
-        accepted: list[Event] = []
         errors: list[dict[str, Any]] = []
         rejected_raw: list[tuple[int, Any, Problem]] = []
-        in_file_dupes = 0
-        seen: set[str] = set()
+        clean: list[pa.Table] = []
         rows = 0
-        with Progress(
-            TextColumn("[bold]checking"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            disable=opts["no_progress"] or opts["json"], transient=True,
-        ) as progress:  # fmt: skip
-            task = progress.add_task("check", total=None)
-            chunk: list[tuple[int, Any]] = []
-            for number, raw in read_rows(path, fmt):
-                rows += 1
-                chunk.append((number, raw))
-                if len(chunk) >= CHECK_CHUNK:
-                    in_file_dupes += self._check(chunk, seen, accepted, errors, rejected_raw)
-                    progress.advance(task, len(chunk))
-                    chunk = []
-            in_file_dupes += self._check(chunk, seen, accepted, errors, rejected_raw)
-            progress.advance(task, len(chunk))
+        checker = BulkChecker(CLI_ACTOR, catalogue_load(), timezone.now())
+        try:
+            with Progress(
+                TextColumn("[bold]checking"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                disable=opts["no_progress"] or opts["json"], transient=True,
+            ) as progress:  # fmt: skip
+                task = progress.add_task("check", total=_row_estimate(path, fmt))
+                for chunk in read_chunks(path, fmt):
+                    checked = checker.check(chunk)
+                    rows += chunk.table.num_rows + len(chunk.problems)
+                    clean.append(checked.clean)
+                    for number, problem, raw in checked.rejected:
+                        errors.append({"row": number, "field": problem.field, "reason": problem.reason})
+                        rejected_raw.append((number, raw, problem))
+                    progress.advance(task, chunk.table.num_rows + len(chunk.problems))
+        except (UnicodeDecodeError, pa.ArrowInvalid) as exc:  # not UTF-8 text, or not a Parquet file
+            raise CommandError(f"{path}: cannot read it as {fmt} ({str(exc).splitlines()[0][:200]})") from None
+        finally:
+            checker.close()
+        accepted, in_file_dupes = dedupe_first(clean)
         applied = not errors or opts["skip_bad_rows"]
         written = {"written": 0, "duplicates": 0}
         if applied:
-            written = lake_import(events=accepted)
+            written = lake_import_table(table=accepted)
             self._dead_letters(rejected_raw)
         summary = {
             "file": str(path),
@@ -132,31 +144,6 @@ class Command(BaseCommand):
         if errors:
             raise SystemExit(1)
 
-    def _check(
-        self,
-        chunk: list[tuple[int, Any]],
-        seen: set[str],
-        accepted: list[Event],
-        errors: list[dict[str, Any]],
-        rejected_raw: list[tuple[int, Any, Problem]],
-    ) -> int:
-        if not chunk:
-            return 0
-        raws = [raw if not isinstance(raw, Problem) else None for _, raw in chunk]
-        checked = events_check(actor=CLI_ACTOR, raw_events=raws)
-        dupes = 0
-        for (number, raw), ev in zip(chunk, checked, strict=True):
-            outcome = raw if isinstance(raw, Problem) else ev
-            if isinstance(outcome, Problem):
-                errors.append({"row": number, "field": outcome.field, "reason": outcome.reason})
-                rejected_raw.append((number, raw, outcome))
-            elif outcome.event_id in seen:
-                dupes += 1
-            else:
-                seen.add(outcome.event_id)
-                accepted.append(outcome)
-        return dupes
-
     def _dead_letters(self, rejected: list[tuple[int, Any, Problem]]) -> None:
         now = timezone.now()
         RejectedEvent.objects.bulk_create(
@@ -169,7 +156,7 @@ class Command(BaseCommand):
                     event_id=str(raw.get("event_id", ""))[:200] if isinstance(raw, dict) else "",
                     field=problem.field[:80],
                     reason=problem.reason[:300],
-                    payload=json.dumps(raw, ensure_ascii=False, default=str)[:20000] if isinstance(raw, dict) else "",
+                    payload=payload_of(raw),
                 )
                 for number, raw, problem in rejected
             ],

@@ -1,0 +1,403 @@
+"""Member Day check-in under load: the real server on PostgreSQL, driven by wrk; plus the database's ceiling.
+
+    .venv/bin/python benchmarks/memberday/run.py [--members 10000] [--duration 20] [--connections 32]
+                                                 [--workers 2] [--threads 4] [--keep]
+
+1. creates a scratch PostgreSQL database (127.0.0.1, user postgres; dropped at the end unless --keep);
+2. loads the demo (`hufen demo --persons 2×members`), enrols the owners of the largest brand (bulk:
+   members, accounts, tier history, like `member_join` without its per-row audit), schedules a Member
+   Day for today (brand time) and creates a brand-scoped API client;
+3. starts the real server (`hufen serve`: gunicorn, production settings; Redis cache when the redis
+   client library is installed, else local memory) and runs `wrk`
+   with checkin.lua for `--duration` seconds: POST /api/v1/memberday/check-ins with a bearer token
+   and an Idempotency-Key, each wrk thread walking its own slice of the members (first taps → 201,
+   later passes → 200 replays);
+4. runs `hufen points verify` and checks that check-ins, ledger entries and 201 answers agree;
+5. profiles 300 first check-ins in-process (cProfile + time in the database) to say where time goes;
+6. runs pgbench with checkin.sql — the same request's SQL, without Python — for the database's ceiling.
+
+Prints one JSON object and keeps a copy in benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import json
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+PG = ["-h", "127.0.0.1", "-U", "postgres"]
+PROFILE_MEMBERS = 300
+
+
+def _redis_url() -> str:
+    """Redis for the cache when its client library is installed; else Django's local memory (per worker)."""
+    if importlib.util.find_spec("redis") is None:
+        return ""
+    return os.environ.get("HUFEN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
+
+
+def _env(db: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{db}",
+        "HUFEN_ENV": "production",
+        "HUFEN_SECRET_KEY": secrets.token_urlsafe(48),
+        "HUFEN_PII_KEY": secrets.token_urlsafe(48),
+        "REDIS_URL": _redis_url(),
+        "HUFEN_DB_CONN_MAX_AGE": "600",
+        "DJANGO_SETTINGS_MODULE": "hufen.settings",
+    }
+
+
+def _run(cmd: list[str], env: dict[str, str], **kw: Any) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(cmd, env=env, cwd=ROOT, text=True, capture_output=True, check=False, **kw)
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout[-3000:] + done.stderr[-5000:])
+        raise RuntimeError(f"{' '.join(cmd[:3])} … exited with {done.returncode}")
+    return done
+
+
+def _json_line(out: str, prefix: str = "") -> dict[str, Any]:
+    for line in reversed(out.splitlines()):
+        if line.startswith(prefix) and line[len(prefix) :].strip().startswith("{"):
+            result: dict[str, Any] = json.loads(line[len(prefix) :])
+            return result
+    raise RuntimeError(f"no JSON line in output:\n{out[-2000:]}")
+
+
+# --- steps that run inside Django (a subprocess with the bench environment) ---------------------------
+
+
+def step_setup(members: int, out_dir: Path) -> dict[str, Any]:
+    import django
+
+    django.setup()
+    from django.db.models import Count
+    from django.utils import timezone
+
+    from hufen.common.actors import SYSTEM
+    from hufen.memberday.services import local_day, occurrence_add
+    from hufen.membership.models import Member, PointsAccount, Program, TierDefinition, TierHistory
+    from hufen.membership.programs import program_for_brand
+    from hufen.org.models import Brand
+    from hufen.org.services import api_client_create
+    from hufen.people.models import Ownership
+
+    current = Ownership.objects.filter(ended_at__isnull=True, person__status="active")
+    top = current.values("vehicle__model__brand_id").annotate(n=Count("person_id", distinct=True)).order_by("-n")[0]
+    brand = Brand.objects.get(pk=top["vehicle__model__brand_id"])
+    person_ids = sorted(
+        set(current.filter(vehicle__model__brand=brand).values_list("person_id", flat=True).distinct())
+    )[: members + PROFILE_MEMBERS]
+    program = program_for_brand(brand)
+    entry = TierDefinition.objects.filter(program=program).order_by("rank").first()
+    assert entry is not None
+    have = set(Member.objects.filter(program=program).values_list("person_id", flat=True))
+    now = timezone.now()
+    program = Program.objects.get(pk=program.pk)
+    new = [
+        Member(
+            program=program,
+            person_id=pid,
+            number=f"{program.number_prefix}{program.next_number + i:09d}",
+            tier=entry,
+            channel="import",
+            joined_at=now,
+        )
+        for i, pid in enumerate(p for p in person_ids if p not in have)
+    ]
+    Member.objects.bulk_create(new, batch_size=2000)
+    program.next_number += len(new)
+    program.save(update_fields=["next_number"])
+    made = list(Member.objects.filter(program=program, person_id__in=person_ids, account__isnull=True))
+    PointsAccount.objects.bulk_create((PointsAccount(member=m) for m in made), batch_size=2000)
+    TierHistory.objects.bulk_create(
+        (TierHistory(member_id=m.pk, to_tier=entry, reason="join", changed_at=now) for m in made), batch_size=2000
+    )
+    ids = list(
+        Member.objects.filter(program=program, person_id__in=person_ids).order_by("id").values_list("id", flat=True)
+    )
+    load, profile = ids[: len(ids) - PROFILE_MEMBERS], ids[len(ids) - PROFILE_MEMBERS :]
+    (out_dir / "ids.txt").write_text("\n".join(map(str, load)) + "\n")
+    (out_dir / "profile_ids.txt").write_text("\n".join(map(str, profile)) + "\n")
+    # The benchmark acts as the operator who issues integration keys (`hufen apiclient create`).
+    issuer = dataclasses.replace(SYSTEM, label="memberday-bench", extra_permissions=frozenset({"api_clients.manage"}))
+    _, token = api_client_create(actor=issuer, name="memberday-bench", brand=brand)
+    occurrence = occurrence_add(actor=SYSTEM, brand=brand, day=local_day(brand, now))
+    return {
+        "brand": brand.code,
+        "members_loaded": len(load),
+        "occurrence_id": occurrence.pk,
+        "checkin_points": occurrence.checkin_points,
+        "token": token,
+        "member_id_min": min(ids),
+        "member_id_max": max(ids),
+    }
+
+
+def step_count(occurrence_id: int) -> dict[str, Any]:
+    import django
+
+    django.setup()
+    from hufen.common.models import DomainEvent
+    from hufen.memberday.models import CheckIn
+    from hufen.membership.models import PointsEntry
+
+    return {
+        "checkins": CheckIn.objects.filter(occurrence_id=occurrence_id).count(),
+        "checkin_entries": PointsEntry.objects.filter(
+            reason="check_in", ref_type="memberday_occurrence", ref_id=str(occurrence_id)
+        ).count(),
+        "checkin_events": DomainEvent.objects.filter(name="memberday_checked_in").count(),
+    }
+
+
+def step_profile(ids_file: Path, token: str) -> dict[str, Any]:
+    """Where one check-in's time goes: the whole Django stack in-process, with DB time measured apart."""
+    import cProfile
+    import pstats
+
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test import Client
+
+    ids = [int(x) for x in ids_file.read_text().split()]
+    client = Client()
+    db = {"seconds": 0.0, "queries": 0}
+    by_statement: dict[str, float] = {}
+
+    def timed(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        began = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            spent = time.perf_counter() - began
+            db["seconds"] += spent
+            db["queries"] += 1
+            # Group by the statement's shape: its first words and table.
+            shape = re.sub(r"\s+", " ", sql)[:90]
+            by_statement[shape] = by_statement.get(shape, 0.0) + spent
+
+    headers = {"Authorization": f"Bearer {token}"}
+    client.post("/api/v1/memberday/check-ins", {"member_id": ids[0]}, content_type="application/json", headers=headers)
+    ids = ids[1:]
+    profiler = cProfile.Profile()
+    statuses: dict[int, int] = {}
+    with connection.execute_wrapper(timed):
+        began = time.perf_counter()
+        profiler.enable()
+        for mid in ids:
+            r = client.post(
+                "/api/v1/memberday/check-ins",
+                {"member_id": mid},
+                content_type="application/json",
+                headers={**headers, "Idempotency-Key": f"profile-{mid}"},
+            )
+            statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+        profiler.disable()
+        total = time.perf_counter() - began
+    stats = pstats.Stats(profiler)
+    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+
+    def cumulative(name: str, module: str) -> float:
+        return sum(v[3] for (file, _, func), v in raw.items() if func == name and module in file)
+
+    parts = {
+        "auth_bearer_token": cumulative("authenticate", "hufen/api/auth.py"),
+        "idempotency_key_records": cumulative("run_idempotent", "hufen/api/idempotency.py")
+        - cumulative("memberday_check_in", "hufen/memberday/checkin.py"),
+        "memberday_check_in_service": cumulative("memberday_check_in", "hufen/memberday/checkin.py"),
+        "of_which_points_award": cumulative("points_award", "hufen/membership/ledger.py"),
+        "of_which_tier_upgrade_check": cumulative("member_upgrade_check", "hufen/membership/services.py"),
+        "of_which_audit_rows": cumulative("audit", "hufen/common/audit.py"),
+        "of_which_events_outbox": cumulative("publish", "hufen/common/events.py"),
+    }
+    n = len(ids)
+    top = sorted(raw.items(), key=lambda kv: kv[1][2], reverse=True)[:10]
+    return {
+        "requests": n,
+        "statuses": statuses,
+        "ms_per_request": round(total / n * 1000, 2),
+        "db_ms_per_request": round(db["seconds"] / n * 1000, 2),
+        "queries_per_request": round(db["queries"] / n, 1),
+        "profiled_ms_per_request": {k: round(v / n * 1000, 2) for k, v in parts.items()},
+        "slowest_statements": [
+            {"sql": shape, "ms_per_request": round(sec / n * 1000, 2)}
+            for shape, sec in sorted(by_statement.items(), key=lambda kv: kv[1], reverse=True)[:8]
+        ],
+        "top_self_time": [
+            {"function": f"{Path(file).name}:{func}", "ms_per_request": round(v[2] / n * 1000, 3)}
+            for (file, _, func), v in top
+        ],
+    }
+
+
+# --- the orchestration ---------------------------------------------------------------------------------
+
+
+def _pgbench(db: str, env: dict[str, str], setup: dict[str, Any], clients: int, seconds: int) -> dict[str, Any]:
+    brand_id = _run(
+        ["psql", *PG, "-d", db, "-Atc", f"select id from org_brand where code = '{setup['brand']}'"], env
+    ).stdout.strip()
+    cmd = [
+        "pgbench", *PG, "-n", "-c", str(clients), "-j", "2", "-T", str(seconds), "-f", str(HERE / "checkin.sql"),
+        "-D", f"lo={setup['member_id_min']}", "-D", f"hi={setup['member_id_max']}",
+        "-D", f"brand={brand_id}", "-D", f"occ={setup['occurrence_id']}", "-D", f"points={setup['checkin_points']}",
+        db,
+    ]  # fmt: skip
+    out = _run(cmd, env).stdout
+    tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out)
+    latency = re.search(r"latency average = ([\d.]+) ms", out)
+    failed = re.search(r"number of failed transactions: (\d+)", out)
+    return {
+        "clients": clients,
+        "seconds": seconds,
+        "transactions_per_s": float(tps.group(1)) if tps else None,
+        "latency_avg_ms": float(latency.group(1)) if latency else None,
+        "failed": int(failed.group(1)) if failed else 0,
+    }
+
+
+def _wait_ready(base: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError("the server exited; see the server log")
+        try:
+            # Unauthenticated: a quick JSON 401 proves the whole stack (Django, database) is up.
+            urllib.request.urlopen(f"{base}/api/v1/memberday/occurrences", timeout=10).close()
+            return
+        except urllib.error.HTTPError as exc:
+            if exc.code == 401:
+                return
+            raise
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError("the server did not answer within a minute")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--members", type=int, default=10_000)
+    parser.add_argument("--duration", type=int, default=20, help="seconds of load (wrk and pgbench)")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections")
+    parser.add_argument("--wrk-threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--pgbench-clients", type=int, default=16)
+    parser.add_argument("--port", type=int, default=8791)
+    parser.add_argument("--db", default="hufen_bench_memberday")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    args = parser.parse_args()
+    if not 1_000 <= args.members <= 5_000_000:
+        parser.error("--members: 1,000 to 5,000,000")
+    if not 1 <= args.duration <= 3_600:
+        parser.error("--duration: 1 to 3,600 seconds")
+
+    env = _env(args.db)
+    work = ROOT / "var" / "bench-memberday"
+    work.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {
+        "benchmark": "memberday_check_in",
+        "machine": {"cpus": os.cpu_count(), "note": "shared with other work: figures are provisional"},
+        "params": {k: v for k, v in vars(args).items() if k not in ("keep",)},
+        "cache": "redis" if env["REDIS_URL"] else "locmem (the redis client library is not installed)",
+    }
+    subprocess.run(["dropdb", *PG, "--if-exists", args.db], env=env, check=True)
+    subprocess.run(["createdb", *PG, args.db], env=env, check=True)
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        began = time.monotonic()
+        demo = _json_line(_run([str(BIN / "hufen"), "demo", "--persons", str(args.members * 2), "--json"], env).stdout)
+        result["demo_persons"] = demo["persons"]
+        setup = _json_line(_run([sys.executable, __file__, "_setup", str(args.members), str(work)], env).stdout)
+        result["setup"] = {k: v for k, v in setup.items() if k != "token"}
+        result["setup_seconds"] = round(time.monotonic() - began, 1)
+
+        log = (work / "server.log").open("wb")
+        serve = [str(BIN / "hufen"), "serve", "--port", str(args.port), "--workers", str(args.workers),
+                 "--threads", str(args.threads)]  # fmt: skip
+        server = subprocess.Popen(
+            serve, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        base = f"http://127.0.0.1:{args.port}"
+        _wait_ready(base, server)
+        wrk_env = {
+            **env,
+            "HUFEN_BENCH_IDS": str(work / "ids.txt"),
+            "HUFEN_BENCH_TOKEN": setup["token"],
+            "HUFEN_BENCH_THREADS": str(args.wrk_threads),
+        }
+        wrk = [
+            "wrk", "-t", str(args.wrk_threads), "-c", str(args.connections), "-d", f"{args.duration}s",
+            "--timeout", "10s", "-s", str(HERE / "checkin.lua"), base,
+        ]  # fmt: skip
+        result["http"] = _json_line(_run(wrk, wrk_env).stdout, "WRK_JSON ")
+        result["http"]["errors"] = result["http"]["failed_status"] + sum(result["http"]["socket_errors"].values())
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        server = None
+
+        verify = subprocess.run([str(BIN / "hufen"), "points", "verify", "--json"], env=env, cwd=ROOT,
+                                text=True, capture_output=True)  # fmt: skip
+        verified = _json_line(verify.stdout)
+        result["points_verify"] = {"ok": verified["ok"], "discrepancies": len(verified["discrepancies"])}
+        counts = _json_line(_run([sys.executable, __file__, "_count", str(setup["occurrence_id"])], env).stdout)
+        # One entry per check-in; wrk counts only answers it read before stopping, so up to one
+        # request per connection may have committed unseen.
+        created = result["http"]["created_201"]
+        counts["agree"] = (
+            counts["checkins"] == counts["checkin_entries"] == counts["checkin_events"]
+            and created <= counts["checkins"] <= created + args.connections
+        )
+        result["reconciliation"] = counts
+
+        profile_env = {**env, "HUFEN_BENCH_TOKEN": setup["token"]}
+        result["profile"] = _json_line(
+            _run([sys.executable, __file__, "_profile", str(work / "profile_ids.txt")], profile_env).stdout
+        )
+
+        result["pgbench"] = _pgbench(args.db, env, setup, args.pgbench_clients, args.duration)
+        verify = subprocess.run([str(BIN / "hufen"), "points", "verify", "--json"], env=env, cwd=ROOT,
+                                text=True, capture_output=True)  # fmt: skip
+        result["pgbench"]["points_verify_ok"] = _json_line(verify.stdout)["ok"]
+    finally:
+        if server is not None:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+        if not args.keep:
+            subprocess.run(["dropdb", *PG, "--if-exists", args.db], env=env, check=False)
+    text = json.dumps(result, ensure_ascii=False, indent=2)
+    print(text)
+    results = ROOT / "benchmarks" / "results"
+    results.mkdir(exist_ok=True)
+    (results / f"memberday-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    if len(sys.argv) > 1 and sys.argv[1] == "_setup":
+        print(json.dumps(step_setup(int(sys.argv[2]), Path(sys.argv[3]))))
+    elif len(sys.argv) > 1 and sys.argv[1] == "_count":
+        print(json.dumps(step_count(int(sys.argv[2]))))
+    elif len(sys.argv) > 1 and sys.argv[1] == "_profile":
+        print(json.dumps(step_profile(Path(sys.argv[2]), os.environ["HUFEN_BENCH_TOKEN"])))
+    else:
+        main()

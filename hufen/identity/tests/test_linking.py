@@ -1,0 +1,177 @@
+"""Online linking decisions: identifiers, contradictions, the model's gray zone, idempotency."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from hufen.common.actors import SYSTEM
+from hufen.common.errors import PermissionDenied
+from hufen.common.models import AuditEvent
+from hufen.common.pii import FieldError
+from hufen.identity.models import Identifier, ReviewPair, SourceRecord
+from hufen.identity.services import RecordInput, identity_link, identity_link_one
+from hufen.people.models import ContactPoint, Person
+
+pytestmark = pytest.mark.django_db
+
+
+def link(source: str, key: str, **fields: str) -> tuple[int, str, dict[str, Any]]:
+    result = identity_link_one(actor=SYSTEM, record=RecordInput(source=source, source_key=key, fields=fields))
+    assert result.person_id is not None
+    return result.person_id, result.decision, result.explanation
+
+
+def test_same_person_with_phone_format_variants_is_one_person() -> None:
+    # given a DMS record
+    first, decision, _ = link("dms", "A1-1", name="王小伟", phone="+86 138 1234 5678", gender="男")
+    assert decision == "new"
+    # when the app and a lead platform send the same human with other phone formats
+    second, d2, why = link("app", "u-77", name="王小伟", phone="86-13812345678")
+    third, d3, _ = link("leads", "L-9", name="王先生", phone="138-1234-5678")
+    # then all three are one person, linked by the phone
+    assert first == second == third
+    assert (d2, d3) == ("linked", "linked")
+    assert why["rule"] == "phone" and why["candidate"] == {"person_id": first, "record": "dms:A1-1"}
+    assert "name" in why["evidence"] and isinstance(why["evidence"]["name"]["match_weight"], float)
+    assert Person.objects.count() == 1
+    assert ContactPoint.objects.filter(person_id=first, kind="phone").count() == 1
+
+
+def test_couple_sharing_a_phone_are_two_persons() -> None:
+    # given a husband registered with the family phone
+    husband, _, _ = link("dms", "A1-2", name="张建国", phone="13912340001", gender="男", birth_date="1979-05-01")
+    # when his wife arrives from the app with the same phone
+    wife, decision, why = link("app", "u-88", name="李秀英", phone="139 1234 0001", gender="女")
+    # then she is a new person, and the explanation says why the shared phone did not link
+    assert wife != husband
+    assert decision == "new"
+    assert why["contradictions"][0]["person_id"] == husband
+    # and the phone index holds both records, each with its own person
+    assert set(Identifier.objects.filter(kind="phone").values_list("person_id", flat=True)) == {husband, wife}
+
+
+def test_wang_wei_with_different_birth_dates_are_two_persons() -> None:
+    a, _, _ = link("dms", "A1-3", name="王伟", birth_date="1985-03-02", city="杭州市", district="西湖区")
+    b, decision, _ = link("dms", "A1-4", name="王伟", birth_date="1990-11-20", city="杭州市", district="西湖区")
+    assert a != b and decision == "new"
+
+
+def test_same_name_birth_date_and_district_without_identifier_merges_by_the_model() -> None:
+    a, _, _ = link(
+        "dms", "B1-1", name="欧阳娜娜", birth_date="1992-07-15", city="广州市", district="天河区", gender="女"
+    )
+    b, decision, why = link(
+        "leads", "L-10", name="歐陽娜娜", birth_date="1992年7月15日", city="广州", district="天河区", gender="F"
+    )
+    assert (b, decision) == (a, "linked")
+    assert why["rule"] == "model" and why["probability"] >= why["thresholds"]["merge"]
+    assert why["evidence"]["birth_date"]["level"] == "same date"
+
+
+def test_gray_zone_goes_to_a_new_person_and_the_review_queue() -> None:
+    # given 李娜 in Hangzhou born 1990-01-05
+    a, _, _ = link("dms", "A1-5", name="李娜", birth_date="1990-01-05", province="浙江省", city="杭州市")
+    # when a record agrees on name and city but its birth date is one digit off
+    b, decision, why = link("app", "u-5", name="李娜", birth_date="1990-01-06", province="浙江省", city="杭州市")
+    # then it is kept apart for now and the pair waits for a reviewer
+    assert why["rule"] == "model"
+    assert why["thresholds"]["review"] <= why["probability"] < why["thresholds"]["merge"], why
+    assert decision == "review" and a != b
+    pair = ReviewPair.objects.get()
+    assert pair.status == "open" and {pair.record_a.person_id, pair.record_b.person_id} == {a, b}
+
+
+def test_same_id_number_links_despite_a_new_phone_and_is_never_stored_in_clear() -> None:
+    id_number = "11010519491231002X"
+    a, _, _ = link("dms", "A1-6", name="赵敏", id_number=id_number, phone="13800001111")
+    b, decision, why = link("service", "S-1", name="赵敏", id_number=id_number.lower(), phone="13600002222")
+    assert (b, decision, why["rule"]) == (a, "linked", "id_card")
+    for record in SourceRecord.objects.all():
+        text = str(record.raw) + str(record.normalized) + str(record.explanation)
+        assert id_number not in text and id_number.lower() not in text
+        assert record.raw["id_number_hint"] == "110105********002X"
+    assert not AuditEvent.objects.filter(summary__icontains=id_number).exists()
+
+
+def test_two_different_id_numbers_never_link_even_with_a_shared_phone() -> None:
+    a, _, _ = link("dms", "A1-7", name="陈静", id_number="11010519491231002X", phone="15012340002")
+    b, decision, _ = link("dms", "A1-8", name="陈静", id_number="11010519900307873X", phone="15012340002")
+    assert a != b and decision == "new"
+
+
+def test_resend_is_idempotent_and_an_update_re_evaluates() -> None:
+    record = RecordInput(source="app", source_key="u-1", fields={"name": "黄建国", "phone": "18612340003"})
+    first = identity_link_one(actor=SYSTEM, record=record)
+    again = identity_link_one(actor=SYSTEM, record=record)
+    assert (again.person_id, again.decision, again.record_id) == (first.person_id, first.decision, first.record_id)
+    assert again.replayed and not again.created
+    assert SourceRecord.objects.count() == 1 and Person.objects.count() == 1
+    # given another person with a different phone
+    other, _, _ = link("dms", "B1-2", name="刘洋", phone="17712340004", gender="男")
+    # when the app record is updated to that person's phone and name
+    updated = identity_link_one(
+        actor=SYSTEM,
+        record=RecordInput(source="app", source_key="u-1", fields={"name": "刘洋", "phone": "17712340004"}),
+    )
+    # then it is re-evaluated: the same record, now on the other person, with its index rows
+    assert (updated.record_id, updated.person_id, updated.created) == (first.record_id, other, False)
+    assert set(Identifier.objects.filter(record_id=first.record_id).values_list("value", flat=True)) == {
+        "+8617712340004"
+    }
+    assert Identifier.objects.get(record_id=first.record_id).person_id == other
+
+
+def test_batch_reports_each_bad_record_and_links_the_good_ones() -> None:
+    results = identity_link(
+        actor=SYSTEM,
+        records=[
+            RecordInput(source="dms", source_key="ok-1", fields={"name": "周芳", "phone": "13712345670"}),
+            RecordInput(source="DMS!", source_key="bad-1", fields={"name": "周芳"}),
+            RecordInput(source="dms", source_key="bad-2", fields={"nickname": "芳芳"}),
+            RecordInput(source="dms", source_key="bad-3", fields={"gender": "女"}),
+            RecordInput(source="dms", source_key="ok-2", fields={"name": "吴磊", "wechat_unionid": "oUnion123"}),
+        ],
+    )
+    assert [r.error["field"] if r.error else None for r in results] == [
+        None,
+        "source",
+        "fields.nickname",
+        "fields",
+        None,
+    ]
+    assert SourceRecord.objects.count() == 2
+
+
+def test_batch_above_the_limit_is_refused() -> None:
+    records = [RecordInput(source="dms", source_key=str(i), fields={"name": "王伟"}) for i in range(501)]
+    with pytest.raises(FieldError, match="at most 500"):
+        identity_link(actor=SYSTEM, records=records)
+    assert not SourceRecord.objects.exists()
+
+
+def test_actors_without_identity_link_are_refused(world: object) -> None:
+    from conftest import World
+
+    assert isinstance(world, World)
+    for name in ("dealer_a1", "butler_a1", "region_east", "merchant", "member_a2"):
+        with pytest.raises(PermissionDenied):
+            identity_link(
+                actor=world.actor(name),
+                records=[RecordInput(source="dms", source_key="x", fields={"name": "王伟"})],
+            )
+    assert not SourceRecord.objects.exists()
+
+
+def test_an_updated_record_that_matches_nobody_keeps_its_person() -> None:
+    first = identity_link_one(
+        actor=SYSTEM,
+        record=RecordInput(source="app", source_key="u-9", fields={"name": "马超", "phone": "13300001111"}),
+    )
+    moved = identity_link_one(
+        actor=SYSTEM,
+        record=RecordInput(source="app", source_key="u-9", fields={"name": "马超", "phone": "13300002222"}),
+    )
+    assert moved.person_id == first.person_id and not moved.replayed
+    assert Person.objects.count() == 1

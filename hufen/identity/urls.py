@@ -1,0 +1,10 @@
+from django.urls import path
+
+from hufen.identity import views
+
+app_name = "identity"
+
+urlpatterns = [
+    path("review/", views.review_list, name="review"),
+    path("review/<int:pair_id>/<str:action>/", views.review_decide, name="review_decide"),
+]

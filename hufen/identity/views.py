@@ -1,0 +1,58 @@
+"""Console: the review queue of gray-zone pairs (HQ, `identity.review`)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from hufen.common.errors import NotFound, PermissionDenied
+from hufen.common.pii import FieldError
+from hufen.console.access import ConsoleRequest, console_view
+from hufen.identity.selectors import review_open_count, review_queue
+from hufen.identity.services import review_confirm, review_reject
+
+STATUSES = ("open", "confirmed", "rejected")
+
+
+@console_view("identity.review")
+def review_list(request: ConsoleRequest) -> HttpResponse:
+    status = request.GET.get("status", "open")
+    if status not in STATUSES:
+        status = "open"
+    try:
+        pairs = review_queue(actor=request.actor, status=status)
+        open_count = review_open_count(actor=request.actor)
+    except PermissionDenied:
+        return render(request, "console/forbidden.html", {"perm": "identity.review"}, status=403)
+    context = {"nav": "identity", "pairs": pairs, "status": status, "statuses": STATUSES, "open_count": open_count}
+    return render(request, "identity/review.html", context)
+
+
+@console_view("identity.review")
+@require_POST
+def review_decide(request: ConsoleRequest, pair_id: int, action: str) -> HttpResponse:
+    reason = request.POST.get("reason", "").strip()[:300]
+    try:
+        if action == "confirm":
+            review_confirm(actor=request.actor, pair_id=pair_id, reason=reason)
+            messages.success(request, _("Confirmed: the two records are one customer; the persons were merged."))
+        elif action == "reject":
+            review_reject(actor=request.actor, pair_id=pair_id, reason=reason)
+            messages.success(request, _("Rejected: the two records stay two customers."))
+        else:
+            raise Http404("no such action")
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+    except PermissionDenied:
+        return render(request, "console/forbidden.html", {"perm": "identity.review"}, status=403)
+    except FieldError as exc:
+        # Already decided by someone else, or the merge refused (its reason says why).
+        if exc.field == "status":
+            messages.error(request, _("This pair was already decided."))
+        else:
+            messages.error(request, _("Not done: %(reason)s") % {"reason": exc.reason})
+    return HttpResponseRedirect(reverse("identity:review"))

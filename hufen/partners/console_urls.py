@@ -1,0 +1,12 @@
+from django.urls import path
+
+from hufen.partners.views import console
+
+app_name = "partners_console"
+
+urlpatterns = [
+    path("", console.value_view, name="value"),
+    path("applications/", console.applications_view, name="applications"),
+    path("applications/<int:merchant_id>/review/", console.review_view, name="review"),
+    path("merchants/<int:merchant_id>/", console.merchant_view, name="merchant"),
+]
