@@ -26,7 +26,10 @@ from hufen.common.models import AuditEvent
 from hufen.common.pii import FieldError
 from hufen.demo import fakes
 from hufen.demo.data import BRANDS
+from hufen.demo.logins import DEMO_OWNER_PHONE
+from hufen.demo.loyalty import LedgerBuilder, ensure_programs
 from hufen.demo.org import ensure_org
+from hufen.demo.partners import ensure_partners
 from hufen.demo.population import DEMO_HOUSEHOLDS, Population
 from hufen.demo.rows import (
     ASSIGNMENT_FIELDS,
@@ -40,7 +43,11 @@ from hufen.demo.rows import (
     Rows,
 )
 from hufen.demo.writer import Pipeline, RowWriter, Table
+from hufen.memberday.models import CheckIn, Occurrence, TaskCompletion
+from hufen.membership.models import Member, PointsAccount, PointsEntry, PointsLot
 from hufen.org.models import Brand, Dealer, Grid, Region, Staff
+from hufen.partners.models import Merchant, PerkRedemption
+from hufen.partners.models import Offer as MerchantOffer
 from hufen.people.models import (
     ButlerAssignment,
     ContactPoint,
@@ -59,7 +66,10 @@ MAX_SEED = 2**63 - 1
 CHUNK_PERSONS = 5_000
 AUDIT_ACTION = "demo.generate"
 
-PEOPLE_TABLES = (Household, Person, ContactPoint, Vehicle, Ownership, ServiceVisit, ButlerAssignment)
+PEOPLE_TABLES = (
+    Household, Person, ContactPoint, Vehicle, Ownership, ServiceVisit, ButlerAssignment,
+    Member, PointsAccount, PointsEntry, PointsLot,
+)  # fmt: skip
 COUNTED: dict[str, type[models.Model]] = {
     "brands": Brand,
     "regions": Region,
@@ -74,6 +84,15 @@ COUNTED: dict[str, type[models.Model]] = {
     "ownerships": Ownership,
     "service_visits": ServiceVisit,
     "butler_assignments": ButlerAssignment,
+    "members": Member,
+    "points_entries": PointsEntry,
+    "points_lots": PointsLot,
+    "memberday_occurrences": Occurrence,
+    "memberday_checkins": CheckIn,
+    "memberday_task_completions": TaskCompletion,
+    "merchants": Merchant,
+    "merchant_offers": MerchantOffer,
+    "perk_redemptions": PerkRedemption,
 }
 
 
@@ -85,6 +104,7 @@ class DemoResult:
     seed: int
     seconds: float
     created: dict[str, int] = field(default_factory=dict)
+    loyalty: dict[str, int] = field(default_factory=dict)  # members, partner merchants/offers added
     rows: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -165,6 +185,7 @@ def generate_demo(
                     if on_progress is not None:
                         on_progress(done)
             writer.reset_sequences([Household, Person, Vehicle])
+        loyalty = _ensure_loyalty(writer, seed=seed, today=today)
         result = DemoResult(
             persons_requested=persons,
             persons_before=before,
@@ -172,8 +193,9 @@ def generate_demo(
             seed=seed,
             seconds=0.0,
             created={k: v for k, v in org.created.items() if v},
+            loyalty={k: v for k, v in loyalty.items() if v},
         )
-        if to_add or result.created:
+        if to_add or result.created or result.loyalty:
             audit(
                 actor=SYSTEM,
                 action=AUDIT_ACTION,
@@ -184,6 +206,7 @@ def generate_demo(
                     "persons_total": before + to_add,
                     "seed": seed,
                     "created": result.created,
+                    "loyalty": result.loyalty,
                 },
                 reason="hufen demo",
             )
@@ -195,6 +218,21 @@ def generate_demo(
     result.rows = {name: model._default_manager.count() for name, model in COUNTED.items()}
     result.seconds = round(time.monotonic() - began, 1)
     return result
+
+
+def _ensure_loyalty(writer: RowWriter, *, seed: int, today: dt.date) -> dict[str, int]:
+    """Membership, Member Day and partner data for the persons present (see loyalty.py, partners.py)."""
+    programs = ensure_programs(today)
+    forced = set(Person.objects.filter(phone=DEMO_OWNER_PHONE).values_list("id", flat=True))
+    with writer.tuned():
+        members = LedgerBuilder(writer, seed=seed, today=today, forced=forced).run(programs)
+    created = ensure_partners(today)
+    return {
+        "members": members,
+        "partner_merchants": created["merchants"],
+        "partner_offers": created["offers"],
+        "perk_redemptions": created.get("perk_redemptions", 0),
+    }
 
 
 def _counters(writer: RowWriter) -> Counters:

@@ -1,8 +1,9 @@
 """Periodic membership work, for the one scheduler: apply earning rules, expire lots.
 
 Every job is safe to run twice and safe to kill (see earning.py and ledger.points_expire_due).
-`hufen points earn --every 60` runs the earning job on a timer; a deployment that runs
-`hufen events run-scheduler` can call `membership_earn()` from the same loop.
+Both are registered with the one scheduler (`hufen scheduler run`, see apps.py): `membership.earn`
+every 5 minutes and `membership.expire` daily at 02:30 brand time. `hufen points earn --every 60`
+still runs the earning job on its own timer where no scheduler runs.
 """
 
 from __future__ import annotations
@@ -31,3 +32,9 @@ def membership_expire() -> dict[str, Any]:
 def earn_task() -> dict[str, Any]:
     """The earning job as a django-tasks task (enqueue with `earn_task.enqueue()`, e.g. on commit)."""
     return membership_earn()
+
+
+@task()
+def expire_task() -> dict[str, Any]:
+    """The expiry job as a django-tasks task: lots past their date get their expiry entries."""
+    return membership_expire()

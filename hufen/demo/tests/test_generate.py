@@ -66,7 +66,11 @@ def test_organisation_has_two_brands_six_regions_sixty_dealers_and_grids(demo: N
 
 
 def test_every_role_has_staff_and_every_demo_login_works(demo: None) -> None:
-    assert set(Staff.objects.values_list("role", flat=True)) == {r.value for r in Role} - {"api_client", "system"}
+    assert set(Staff.objects.values_list("role", flat=True)) == {r.value for r in Role} - {
+        "api_client",
+        "system",
+        "member",
+    }
     for login in demo_logins():
         user = authenticate(username=login.username, password=DEMO_PASSWORD)
         assert user is not None, login.username

@@ -154,3 +154,17 @@ def test_concurrent_schedulers_start_each_slot_once(jobs: dict[str, Counter]) ->
     assert sorted(s.job for s in started) == ["test.minute", "test.nightly"]
     assert (jobs["test.minute"].calls, jobs["test.nightly"].calls) == (1, 1)
     assert ScheduledRun.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_every_apps_housekeeping_is_on_the_one_scheduler() -> None:
+    names = {j.name: j for j in scheduler.jobs()}
+    assert names["membership.earn"].every == dt.timedelta(minutes=5)
+    assert names["membership.expire"].daily_at == dt.time(2, 30)
+    assert names["memberday.schedule"].daily_at == dt.time(0, 20)
+    assert names["api.idempotency_purge"].daily_at == dt.time(3, 10)
+    # and each runs to completion inline (nothing due: they do nothing, but they run)
+    for job in ("membership.expire", "api.idempotency_purge"):
+        out = StringIO()
+        call_command("scheduler", "run", "--once", "--inline", "--job", job, stdout=out)
+        assert json.loads(out.getvalue().splitlines()[0])["ok"] is True, out.getvalue()

@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from hufen.common.pii import FieldError
 from hufen.demo.generate import DEFAULT_PERSONS, DEFAULT_SEED, DemoResult, check_persons, check_seed, generate_demo
-from hufen.demo.logins import CONSOLE_URL, DEMO_PASSWORD, demo_logins, render_logins
+from hufen.demo.logins import CONSOLE_URL, DEMO_PASSWORD, PORTAL_LOGIN, demo_logins, render_logins
 
 
 def _argument(check: Callable[[object], int]) -> Callable[[str], int]:
@@ -111,9 +111,11 @@ class Command(BaseCommand):
             "seed": result.seed,
             "seconds": result.seconds,
             "created": result.created,
+            "loyalty": result.loyalty,
             "rows": result.rows,
             "url": CONSOLE_URL,
             "logins": [login.as_dict() for login in demo_logins()],
+            "portal": PORTAL_LOGIN.as_dict(),
         }
 
     def _report(self, result: DemoResult, *, logins: bool) -> None:
