@@ -12,13 +12,26 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from hufen.common.actors import Actor
+from hufen.common.actors import Actor, Scope
 from hufen.common.audit import audit
-from hufen.common.errors import FieldError, PermissionDenied
+from hufen.common.errors import FieldError, NotFound, PermissionDenied
 from hufen.common.events import publish
 from hufen.membership.errors import IdempotencyConflict
 from hufen.membership.ledger import points_reverse, points_spend
 from hufen.membership.models import BenefitItem, Member, Redemption, TierDefinition
+from hufen.people.models import Person
+
+
+def _require_in_scope(actor: Actor, member_id: int, person_id: int) -> None:
+    """Redeeming acts on a member's points: only for members whose person the actor may see
+    (a member actor: only their own membership)."""
+    if actor.scope == Scope.ALL:
+        return
+    if actor.member_id is not None and actor.member_id != member_id:
+        raise NotFound(f"member {member_id} does not exist or is outside your data scope")
+    if not Person.objects.visible_to(actor).filter(pk=person_id).exists():
+        raise NotFound(f"member {member_id} does not exist or is outside your data scope")
+
 
 MAX_QUANTITY = 100
 
@@ -35,6 +48,7 @@ def benefit_redeem(
 ) -> Redemption:
     if not actor.has_perm("benefits.redeem"):
         raise PermissionDenied(f"{actor.label} may not redeem benefits")
+    _require_in_scope(actor, member.pk, member.person_id)
     if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= MAX_QUANTITY:
         raise FieldError("quantity", f"must be a whole number from 1 to {MAX_QUANTITY}")
     key = (idempotency_key or "").strip()
@@ -120,6 +134,7 @@ def redemption_cancel(*, actor: Actor, redemption: Redemption, reason: str = "")
     """Give back both the points (to the lots they came from) and the stock. Cancelling twice is a no-op."""
     if not actor.has_perm("benefits.redeem"):
         raise PermissionDenied(f"{actor.label} may not cancel redemptions")
+    _require_in_scope(actor, redemption.member_id, redemption.member.person_id)
     item = BenefitItem.objects.select_for_update().get(pk=redemption.item_id)
     redemption = Redemption.objects.select_for_update().get(pk=redemption.pk)
     if redemption.status == "cancelled":

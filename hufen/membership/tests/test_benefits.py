@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from conftest import World
 from hufen.common.actors import SYSTEM
-from hufen.common.errors import FieldError
+from hufen.common.errors import FieldError, NotFound
 from hufen.membership.benefits import benefit_redeem, redemption_cancel, redemption_fulfil
 from hufen.membership.errors import IdempotencyConflict
 from hufen.membership.ledger import points_award
@@ -90,3 +91,30 @@ def test_foreign_and_tier_restricted_benefits_are_refused(world: World) -> None:
     with pytest.raises(FieldError, match="needs tier"):
         _redeem(member, item(member, code="vip", min_tier=gold))
     assert_ledger_consistent()
+
+
+@pytest.mark.parametrize("name", ["dealer_b1", "butler_a1b", "member_a2"])
+def test_redeem_and_cancel_outside_the_actors_scope_are_not_found(world: World, name: str) -> None:
+    # given a1_owner's redemption (a1_owner is outside dealer_b1's, butler_a1b's and member_a2's scope)
+    member = _rich(world)
+    it = item(member, price=100, stock=5)
+    r = _redeem(member, it)
+    actor = world.actor(name)
+    if name == "member_a2":  # an owner in the portal carries the redeem permission for themselves
+        actor = replace(actor, extra_permissions=frozenset({"benefits.redeem"}))
+    # when that actor redeems or cancels on a1_owner's membership, then it is refused as not found
+    with pytest.raises(NotFound):
+        benefit_redeem(actor=actor, member=member, item=it, quantity=1, idempotency_key="x", now=T0)
+    with pytest.raises(NotFound):
+        redemption_cancel(actor=actor, redemption=r)
+    # and nothing changed
+    assert PointsAccount.objects.get(member=member).balance == 900
+    assert Redemption.objects.get(pk=r.pk).status == "reserved"
+    assert Redemption.objects.count() == 1
+
+
+def test_redeem_inside_the_actors_scope_works(world: World) -> None:
+    member = _rich(world)
+    it = item(member, price=100, stock=5)
+    r = benefit_redeem(actor=world.actor("butler_a1"), member=member, item=it, quantity=1, idempotency_key="b")
+    assert redemption_cancel(actor=world.actor("dealer_a1"), redemption=r).status == "cancelled"
