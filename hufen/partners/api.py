@@ -20,15 +20,17 @@ from hufen.common.actors import Actor
 from hufen.common.errors import NotFound
 from hufen.org.models import Brand
 from hufen.partners.coupons import (
+    Segment,
     actor_for_partner_key,
     coupon_batch_generate,
     coupon_batch_import,
     coupon_redeem_confirm,
     coupon_settlement,
+    coupons_issue_to_segment,
     partner_key_authenticate,
     partner_of,
 )
-from hufen.partners.models import Merchant, Offer
+from hufen.partners.models import CouponBatch, Merchant, Offer
 from hufen.partners.offers import offer_create
 from hufen.partners.reports import brand_monthly_value, value_report
 from hufen.partners.selectors import merchant_get, merchants_visible_to
@@ -413,3 +415,36 @@ def coupon_batches_create(
         return 201, out.model_dump(mode="json")
 
     return run_idempotent(request, payload=payload.model_dump(mode="json"), create=create).to_status(response)
+
+
+class SegmentIn(Schema):
+    min_tier_rank: int = Field(0, ge=0, le=100, description="Members at or above this tier rank (0 = every tier).")
+    cities: list[str] = Field(default_factory=list, max_length=200, description='Person city, e.g. "杭州市".')
+    series: list[str] = Field(default_factory=list, max_length=50, description="Currently owns one of these series.")
+    dealer_codes: list[str] = Field(default_factory=list, max_length=500, description="Car delivered by these dealers.")
+
+
+class IssuedOut(Schema):
+    batch_id: int
+    issued: int
+    available: int
+
+
+@router.post(
+    "/coupon-batches/{int:batch_id}/issue",
+    response=with_errors({200: IssuedOut}),
+    summary="Issue a batch's coupons to a segment of members, once each (HQ; a rerun only tops up)",
+)
+def coupon_batch_issue(request: HttpRequest, batch_id: int, payload: SegmentIn) -> IssuedOut:
+    actor = actor_of(request)
+    batch = CouponBatch.objects.filter(pk=min(batch_id, 2**63 - 1)).first()
+    if batch is None:
+        raise NotFound(f"coupon batch {batch_id} does not exist")
+    segment = Segment(
+        min_tier_rank=payload.min_tier_rank,
+        cities=tuple(payload.cities),
+        series=tuple(payload.series),
+        dealer_codes=tuple(payload.dealer_codes),
+    )
+    issued = coupons_issue_to_segment(actor=actor, batch=batch, segment=segment)
+    return IssuedOut(batch_id=batch.pk, issued=issued, available=batch.coupons.filter(status="available").count())

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from hufen.common.actors import SYSTEM, Actor, Role
@@ -25,8 +25,9 @@ from hufen.common.events import publish
 from hufen.membership.ledger import points_spend
 from hufen.membership.models import Member
 from hufen.membership.selectors import members_visible_to
-from hufen.org.models import Brand
+from hufen.org.models import Brand, Dealer
 from hufen.partners.models import Coupon, CouponBatch, Merchant, PartnerKey
+from hufen.people.models import Ownership, VehicleModel
 
 CODE_RE = re.compile(r"[A-Za-z0-9-]{6,32}")
 MAX_CODES = 100_000
@@ -201,18 +202,79 @@ def _issue_one(
     return coupon
 
 
+@dataclass(frozen=True)
+class Segment:
+    """Which members of the batch's brand get a coupon: every filter given must hold (empty = all).
+
+    - `min_tier_rank`: the member's tier rank at least this;
+    - `cities`: the person's city (e.g. "杭州市");
+    - `series`: the person currently owns a car of one of these series of the brand (e.g. "星河 S7");
+    - `dealer_codes`: the person's current car was delivered by one of these dealers.
+    """
+
+    min_tier_rank: int = 0
+    cities: tuple[str, ...] = ()
+    series: tuple[str, ...] = ()
+    dealer_codes: tuple[str, ...] = ()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "min_tier_rank": self.min_tier_rank,
+            "cities": list(self.cities),
+            "series": list(self.series),
+            "dealer_codes": list(self.dealer_codes),
+        }
+
+
+def _segment_members(batch: CouponBatch, segment: Segment) -> QuerySet[Member]:
+    """The segment's active members, checked against the brand's catalogue: an unknown series or
+    dealer code is an error naming it (a typo must not silently issue to nobody)."""
+    if isinstance(segment.min_tier_rank, bool) or not isinstance(segment.min_tier_rank, int):
+        raise FieldError("min_tier_rank", "must be a whole number")
+    if segment.min_tier_rank < 0:
+        raise FieldError("min_tier_rank", "must be 0 or more")
+    members = members_visible_to(SYSTEM).filter(
+        program__brand_id=batch.brand_id, status="active", tier__rank__gte=segment.min_tier_rank
+    )
+    if segment.cities:
+        cities = [c.strip() for c in segment.cities if c.strip()]
+        if len(cities) != len(segment.cities):
+            raise FieldError("cities", "must not contain empty names")
+        members = members.filter(person__city__in=cities)
+    current = Ownership.objects.filter(ended_at__isnull=True, vehicle__model__brand_id=batch.brand_id)
+    if segment.series:
+        known = set(
+            VehicleModel.objects.filter(brand_id=batch.brand_id, series__in=segment.series).values_list(
+                "series", flat=True
+            )
+        )
+        unknown = [s for s in segment.series if s not in known]
+        if unknown:
+            raise FieldError("series", f"not a series of this brand: {', '.join(unknown)}")
+        current = current.filter(vehicle__model__series__in=segment.series)
+    if segment.dealer_codes:
+        known = set(Dealer.objects.filter(code__in=segment.dealer_codes).values_list("code", flat=True))
+        unknown = [c for c in segment.dealer_codes if c not in known]
+        if unknown:
+            raise FieldError("dealer_codes", f"unknown dealer: {', '.join(unknown)}")
+        current = current.filter(dealer__code__in=segment.dealer_codes)
+    if segment.series or segment.dealer_codes:
+        members = members.filter(person_id__in=current.values("person_id"))
+    return members
+
+
 @transaction.atomic
-def coupons_issue_to_tier(
-    *, actor: Actor, batch: CouponBatch, min_tier_rank: int = 0, now: dt.datetime | None = None
+def coupons_issue_to_segment(
+    *, actor: Actor, batch: CouponBatch, segment: Segment, now: dt.datetime | None = None
 ) -> int:
-    """One coupon to every active member of the batch's brand at or above a tier, once each (a rerun
-    only tops up members who joined or moved up since). Returns how many were issued now."""
+    """One coupon to every member of the segment, once each per batch (a rerun only tops up members
+    who entered the segment since). Stops when the batch runs out. Returns how many were issued now."""
     _require_hq(actor)
     now = now or timezone.now()
     batch = CouponBatch.objects.select_for_update().get(pk=batch.pk)
+    via = "tier" if segment == Segment(min_tier_rank=segment.min_tier_rank) else "segment"
     members = (
-        members_visible_to(SYSTEM)
-        .filter(program__brand_id=batch.brand_id, status="active", tier__rank__gte=min_tier_rank)
+        _segment_members(batch, segment)
         .exclude(pk__in=Coupon.objects.filter(batch=batch, member_id__isnull=False).values("member_id"))
         .order_by("id")
     )
@@ -220,16 +282,23 @@ def coupons_issue_to_tier(
     for member in members:
         if not Coupon.objects.filter(batch=batch, status="available").exists():
             break
-        _issue_one(actor, batch, member, via="tier", key=f"tier:{member.pk}", now=now)
+        _issue_one(actor, batch, member, via=via, key=f"{via}:{member.pk}", now=now)
         issued += 1
     audit(
         actor=actor,
-        action="coupon_batch.issued_to_tier",
+        action=f"coupon_batch.issued_to_{via}",
         obj_type="coupon_batch",
         obj_id=batch.pk,
-        summary={"min_tier_rank": min_tier_rank, "issued": issued},
+        summary={**segment.describe(), "issued": issued},
     )
     return issued
+
+
+def coupons_issue_to_tier(
+    *, actor: Actor, batch: CouponBatch, min_tier_rank: int = 0, now: dt.datetime | None = None
+) -> int:
+    """One coupon to every active member of the batch's brand at or above a tier (see the segment form)."""
+    return coupons_issue_to_segment(actor=actor, batch=batch, segment=Segment(min_tier_rank=min_tier_rank), now=now)
 
 
 @transaction.atomic

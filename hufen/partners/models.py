@@ -246,7 +246,12 @@ class CouponBatch(models.Model):
 
 class Coupon(models.Model):
     STATUS_CHOICES = [("available", "Available"), ("issued", "Issued"), ("redeemed", "Redeemed")]
-    VIA_CHOICES = [("tier", "To a tier"), ("member_day", "On Member Day"), ("points", "For points")]
+    VIA_CHOICES = [
+        ("tier", "To a tier"),
+        ("segment", "To a segment"),
+        ("member_day", "On Member Day"),
+        ("points", "For points"),
+    ]
 
     batch = models.ForeignKey(CouponBatch, on_delete=models.PROTECT, related_name="coupons")
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="+")

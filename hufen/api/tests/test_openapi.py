@@ -24,6 +24,7 @@ EXPECTED_OPERATIONS = {
     ("get", "/api/v1/partners/merchants/{merchant_id}/offers"),
     ("post", "/api/v1/partners/merchants/{merchant_id}/offers"),
     ("post", "/api/v1/partners/merchants/{merchant_id}/coupon-batches"),
+    ("post", "/api/v1/partners/coupon-batches/{batch_id}/issue"),
     ("get", "/api/v1/dealers"),
     ("get", "/api/v1/dealers/{code}"),
     ("get", "/api/v1/persons"),

@@ -18,6 +18,7 @@ from hufen.membership.models import Member, PointsEntry
 from hufen.membership.services import member_join
 from hufen.partners.coupons import (
     CouponImportError,
+    Segment,
     actor_for_partner_key,
     coupon_batch_generate,
     coupon_batch_import,
@@ -25,6 +26,7 @@ from hufen.partners.coupons import (
     coupon_issue,
     coupon_redeem_confirm,
     coupon_settlement,
+    coupons_issue_to_segment,
     coupons_issue_to_tier,
     partner_key_create,
 )
@@ -250,3 +252,75 @@ def test_partner_api_redeem_and_settlement(world: World, hotel: Merchant) -> Non
         "/api/v1/partners/coupons/redeem", {"code": coupon.code}, content_type="application/json", headers=headers
     )
     assert refused.status_code == 401
+
+
+def test_issue_to_a_segment_by_series_dealer_and_city(world: World, hotel: Merchant) -> None:
+    # given members of the mass program: a1_owner (星河 S7 from A1), a2_owner (星河 S7 from A2, 上海市)
+    # and a1_other (a premium car only)
+    s7_a1, s7_a2, premium_only = (join(world, p) for p in ("a1_owner", "a2_owner", "a1_other"))
+    codes = [f"S-{i:06d}" for i in range(10)]
+    batch = coupon_batch_import(
+        actor=SYSTEM, merchant=hotel, brand=world.brands["mass"], data=BATCH, csv_text=csv_of(*codes)
+    )
+
+    def holders() -> set[int | None]:
+        return set(Coupon.objects.filter(batch=batch, status="issued").values_list("member_id", flat=True))
+
+    # when HQ issues to the dealer A2's owners, then only a2_owner gets one
+    assert coupons_issue_to_segment(actor=SYSTEM, batch=batch, segment=Segment(dealer_codes=("A2",)), now=T0) == 1
+    assert holders() == {s7_a2.pk}
+    # and to every current 星河 S7 owner: a1_owner is topped up, a2_owner is not issued twice
+    assert coupons_issue_to_segment(actor=SYSTEM, batch=batch, segment=Segment(series=("星河 S7",)), now=T0) == 1
+    assert holders() == {s7_a1.pk, s7_a2.pk}
+    # and a city filter on its own selects by the person's city
+    assert coupons_issue_to_segment(actor=SYSTEM, batch=batch, segment=Segment(cities=("上海市",)), now=T0) == 0
+    assert premium_only.pk not in holders()
+    assert set(Coupon.objects.filter(batch=batch, status="issued").values_list("issued_via", flat=True)) == {"segment"}
+
+
+@pytest.mark.parametrize(
+    ("segment", "field"),
+    [
+        (Segment(series=("极境 E9",)), "series"),  # a premium series, not the batch's brand
+        (Segment(dealer_codes=("ZZ9",)), "dealer_codes"),
+        (Segment(cities=("",)), "cities"),
+        (Segment(min_tier_rank=-1), "min_tier_rank"),
+    ],
+)
+def test_a_bad_segment_names_its_field_and_issues_nothing(
+    world: World, hotel: Merchant, segment: Segment, field: str
+) -> None:
+    join(world, "a1_owner")
+    batch = coupon_batch_import(
+        actor=SYSTEM, merchant=hotel, brand=world.brands["mass"], data=BATCH, csv_text=csv_of("B-000001")
+    )
+    with pytest.raises(FieldError) as exc:
+        coupons_issue_to_segment(actor=SYSTEM, batch=batch, segment=segment, now=T0)
+    assert exc.value.field == field
+    assert not Coupon.objects.filter(batch=batch, status="issued").exists()
+
+
+def test_issue_over_the_api_is_hq_only(world: World, hotel: Merchant) -> None:
+    join(world, "a1_owner")
+    join(world, "a2_owner")
+    batch = coupon_batch_import(
+        actor=SYSTEM,
+        merchant=hotel,
+        brand=world.brands["mass"],
+        data=BATCH,
+        csv_text=csv_of(*(f"A-{i:06d}" for i in range(3))),
+    )
+    url = f"/api/v1/partners/coupon-batches/{batch.pk}/issue"
+    dealer = Client()
+    dealer.force_login(world.staff["dealer_a1"].user)
+    assert dealer.post(url, {"series": ["星河 S7"]}, content_type="application/json").status_code == 403
+    hq = Client()
+    hq.force_login(world.staff["hq_admin"].user)
+    bad = hq.post(url, {"dealer_codes": ["NOPE"]}, content_type="application/json")
+    assert bad.status_code == 422 and bad.json()["error"]["details"]["field"] == "dealer_codes"
+    ok = hq.post(url, {"series": ["星河 S7"], "dealer_codes": ["A1"]}, content_type="application/json")
+    assert ok.status_code == 200 and ok.json() == {"batch_id": batch.pk, "issued": 1, "available": 2}
+    assert hq.post(url, {"series": ["星河 S7"]}, content_type="application/json").json()["issued"] == 1  # tops up
+    assert (
+        hq.post("/api/v1/partners/coupon-batches/999999/issue", {}, content_type="application/json").status_code == 404
+    )
