@@ -263,3 +263,46 @@ def test_console_adds_a_merchant_page_login_shown_once(world: World) -> None:
     assert login.status_code == 302 and login["Location"] == "/merchant/"
     taken = hq.post(url, {"action": "operator", "username": "laowang_wash", "name": "x"})
     assert taken.status_code == 422 and 'data-field="username"' in taken.content.decode()
+
+
+def test_console_issues_a_coupon_batch_to_a_segment(world: World) -> None:
+    # given a hotel partner with a batch of 5 codes, and three members of the mass program
+    hotel = MerchantFactory.create(
+        kind="cross_industry", name="全季酒店", scenario="travel", brands=[world.brands["mass"]]
+    )
+    for person in ("a1_owner", "a2_owner", "a1_other"):
+        member_join(actor=SYSTEM, person=world.persons[person], brand=world.brands["mass"], channel="api")
+    data = {
+        "title": "全季酒店 100 元住宿券",
+        "value_fen": 10_000,
+        "valid_from": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        "valid_until": dt.datetime(2027, 1, 1, tzinfo=dt.UTC),
+    }
+    batch = coupon_batch_generate(actor=SYSTEM, merchant=hotel, brand=world.brands["mass"], data=data, count=5)
+    url = f"/console/partners/merchants/{hotel.pk}/"
+    hq = Client()
+    hq.force_login(world.staff["hq_operator"].user)
+    page = hq.get(url).content.decode()
+    assert 'data-testid="issue-form"' in page and "全季酒店 100 元住宿券" in page
+    # when HQ issues to owners of 星河 S7 delivered by A1 or A2 (full-width comma, as typed in Chinese)
+    form = {
+        "action": "issue",
+        "batch": str(batch.pk),
+        "min_tier_rank": "0",
+        "series": "星河 S7",
+        "dealer_codes": "A1，A2",
+    }
+    assert hq.post(url, form).status_code == 302
+    # then the two S7 owners hold one each, and the page shows it
+    assert batch.coupons.filter(status="issued").count() == 2
+    assert '<td class="text-end" data-testid="batch-issued">2</td>' in hq.get(url).content.decode()
+    # a typo in a dealer code is named and issues nothing; another batch id is refused
+    bad = hq.post(url, {**form, "dealer_codes": "A9"})
+    assert bad.status_code == 422 and 'data-field="dealer_codes"' in bad.content.decode()
+    assert hq.post(url, {**form, "batch": "999999"}).status_code == 422
+    # and a dealer manager (who may see the page) may not issue
+    dealer = Client()
+    dealer.force_login(world.staff["dealer_a1"].user)
+    if dealer.get(url).status_code == 200:
+        assert dealer.post(url, form).status_code == 422
+    assert batch.coupons.filter(status="issued").count() == 2

@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.contrib import messages
+from django.db.models import Count, Q
 from django.http import Http404, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -21,6 +22,7 @@ from hufen.common.actors import Role
 from hufen.common.errors import FieldError, NotFound, PermissionDenied
 from hufen.console.access import ConsoleRequest, console_view
 from hufen.org.models import Brand
+from hufen.partners.coupons import HQ_ROLES, Segment, coupons_issue_to_segment
 from hufen.partners.models import Merchant
 from hufen.partners.offers import offer_create
 from hufen.partners.reports import brand_monthly_value, value_report
@@ -161,6 +163,12 @@ def merchant_view(request: ConsoleRequest, merchant_id: int) -> HttpResponseBase
                 # Shown once in this response, never stored in a message or the session.
                 created = {"username": staff.user.username, "password": password}
                 return _merchant_page(request, merchant, created=created)
+            elif action == "issue":
+                batch = merchant.coupon_batches.filter(pk=_int(request.POST.get("batch"), "batch")).first()
+                if batch is None:
+                    raise FieldError("batch", _("no such coupon batch for this merchant"))
+                issued = coupons_issue_to_segment(actor=request.actor, batch=batch, segment=_segment(request.POST))
+                messages.success(request, _("Issued %(n)d coupons.") % {"n": issued})
             elif action in ("suspended", "active"):
                 merchant_set_status(
                     actor=request.actor, merchant=merchant, status=action, reason=request.POST.get("reason", "")
@@ -175,6 +183,28 @@ def merchant_view(request: ConsoleRequest, merchant_id: int) -> HttpResponseBase
     return _merchant_page(request, merchant, error=error)
 
 
+def _int(value: object, field: str) -> int:
+    try:
+        return int(str(value or "0").strip() or "0")
+    except ValueError as exc:
+        raise FieldError(field, _("must be a whole number")) from exc
+
+
+def _list(value: object) -> tuple[str, ...]:
+    """A comma-separated form field (ASCII or full-width commas) as a tuple of trimmed names."""
+    text = str(value or "").replace("，", ",").replace("、", ",")
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _segment(post: Any) -> Segment:
+    return Segment(
+        min_tier_rank=_int(post.get("min_tier_rank"), "min_tier_rank"),
+        cities=_list(post.get("cities")),
+        series=_list(post.get("series")),
+        dealer_codes=_list(post.get("dealer_codes")),
+    )
+
+
 def _merchant_page(
     request: ConsoleRequest,
     merchant: Merchant,
@@ -187,6 +217,16 @@ def _merchant_page(
         "m": merchant,
         "offers": list(merchant.offers.order_by("-id")),
         "operators": list(merchant.operators.select_related("staff__user").order_by("id")),
+        "batches": list(
+            merchant.coupon_batches.select_related("brand")
+            .annotate(
+                codes=Count("coupons"),
+                issued=Count("coupons", filter=Q(coupons__status="issued")),
+                redeemed=Count("coupons", filter=Q(coupons__status="redeemed")),
+            )
+            .order_by("-id")
+        ),
+        "can_issue": request.actor.role in HQ_ROLES,
         "reviewable": can_review(request.actor, merchant),
         "error": error,
         "created": created,
