@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import glob
 import io
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
@@ -15,6 +17,7 @@ from hufen.analytics import queries as q
 from hufen.analytics import selectors as s
 from hufen.common.errors import PermissionDenied
 from hufen.console.access import ConsoleRequest, console_view
+from hufen.tracking.lake import events_glob
 from hufen.tracking.services import require_hq
 
 Table = tuple[list[str], list[list[object]]]
@@ -68,7 +71,21 @@ def _export(table: Table, fmt: str, name: str) -> HttpResponse:
     return response
 
 
+def lake_is_empty() -> bool:
+    """No event file in the lake yet (a fresh install: no import, no demo)."""
+    return next(glob.iglob(events_glob(settings.LAKE_URL)), None) is None
+
+
 def _page(request: ConsoleRequest, kind: str, compute: Callable[[], tuple[dict[str, Any], Table]]) -> HttpResponse:
+    if lake_is_empty():
+        try:
+            s.scope_for(request.actor)
+        except s.AnalyticsForbidden:
+            return render(
+                request, "analytics/page.html", {"nav": "analytics", "kind": kind, "forbidden": True}, status=403
+            )
+        context = {"nav": "analytics", "kind": kind, "empty_lake": True, "show_dead_letters": _is_hq(request)}
+        return render(request, "analytics/page.html", context)
     error = ""
     result: dict[str, Any] = {}
     table: Table = ([], [])

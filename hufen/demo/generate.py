@@ -26,6 +26,7 @@ from hufen.common.models import AuditEvent
 from hufen.common.pii import FieldError
 from hufen.demo import fakes
 from hufen.demo.data import BRANDS
+from hufen.demo.events import write_demo_events
 from hufen.demo.logins import DEMO_OWNER_PHONE
 from hufen.demo.loyalty import LedgerBuilder, ensure_programs
 from hufen.demo.org import ensure_org
@@ -106,6 +107,7 @@ class DemoResult:
     created: dict[str, int] = field(default_factory=dict)
     loyalty: dict[str, int] = field(default_factory=dict)  # members, partner merchants/offers added
     rows: dict[str, int] = field(default_factory=dict)
+    events: dict[str, float] = field(default_factory=dict)  # behaviour events written into the lake
 
     @property
     def persons_present(self) -> int:
@@ -159,6 +161,7 @@ def generate_demo(
     `on_start(n)` is told how many persons will be added, `on_progress(k)` each time k more are in.
     """
     persons, seed = check_persons(persons), check_seed(seed)
+    asked_today = today is not None
     began = time.monotonic()
     today = today or timezone.now().date()
     # The wrapper itself, not the `connection` proxy: the proxy resolves per thread, and the writer
@@ -216,8 +219,26 @@ def generate_demo(
         with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
             cursor.execute("ANALYZE")
     result.rows = {name: model._default_manager.count() for name, model in COUNTED.items()}
+    # The behaviour events, outside the transaction: derived from the committed rows, rewritten whole.
+    lake_write = write_demo_events(seed=seed, now=_events_until(today if asked_today else None))
+    result.events = {
+        "lake_events": lake_write.events,
+        "partitions": lake_write.partitions,
+        "seconds": lake_write.seconds,
+    }
     result.seconds = round(time.monotonic() - began, 1)
     return result
+
+
+def _events_until(today: dt.date | None) -> dt.datetime:
+    """Where the demo's activity events end: Beijing midnight starting `today`, by default the day of
+    the first demo run, so re-running on a later day rewrites the same events instead of moving them."""
+    if today is None:
+        first = (
+            AuditEvent.objects.filter(action=AUDIT_ACTION).order_by("id").values_list("occurred_at", flat=True).first()
+        )
+        today = (first or timezone.now()).date()
+    return dt.datetime.combine(today, dt.time(16), dt.UTC) - dt.timedelta(days=1)
 
 
 def _ensure_loyalty(writer: RowWriter, *, seed: int, today: dt.date) -> dict[str, int]:

@@ -113,6 +113,7 @@ class Command(BaseCommand):
             "created": result.created,
             "loyalty": result.loyalty,
             "rows": result.rows,
+            "events": result.events,
             "url": CONSOLE_URL,
             "logins": [login.as_dict() for login in demo_logins()],
             "portal": PORTAL_LOGIN.as_dict(),
@@ -135,6 +136,11 @@ class Command(BaseCommand):
                 )
             )
         self.stdout.write("  " + " · ".join(f"{name.replace('_', ' ')} {n:,}" for name, n in result.rows.items()))
+        if result.events:
+            self.stdout.write(
+                f"  lake events {int(result.events['lake_events']):,} in {int(result.events['partitions']):,} "
+                f"daily files ({result.events['seconds']:.1f} s)"
+            )
         self.stdout.write("")
         self.stdout.write(f"Console: {CONSOLE_URL}   (every demo login's password: {DEMO_PASSWORD})")
         if logins:
