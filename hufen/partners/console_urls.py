@@ -9,4 +9,5 @@ urlpatterns = [
     path("applications/", console.applications_view, name="applications"),
     path("applications/<int:merchant_id>/review/", console.review_view, name="review"),
     path("merchants/<int:merchant_id>/", console.merchant_view, name="merchant"),
+    path("disputes/", console.disputes_view, name="disputes"),
 ]

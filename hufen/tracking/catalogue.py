@@ -69,6 +69,7 @@ BUILTIN_EVENT_TYPES: dict[str, tuple[str, ...]] = {
     "offer_created": (),
     "offer_redeemed": (),
     "offer_disputed": (),
+    "offer_dispute_rejected": (),
     "offer_redemption_voided": (),
     "car_key_verified": (),
     "coupon_batch_created": (),

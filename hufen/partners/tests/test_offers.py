@@ -7,6 +7,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from django.test import Client
 
 from conftest import World
 from hufen.common.actors import SYSTEM, Actor
@@ -241,3 +242,31 @@ def test_owner_disputes_within_24_hours(world: World, shop: Merchant, shop_actor
     assert voided.status == "voided"
     o.refresh_from_db()
     assert (o.used_count, o.used_fen) == (0, 0)
+
+
+def test_console_settles_disputes_for_reviewers_only(world: World, shop: Merchant, shop_actor: Actor) -> None:
+    # given a perk the owner (陈静, member_a2) disputed
+    o = offer(shop)
+    r = redeem(shop_actor, verified(shop_actor, world.actor("member_a2")), o)
+    perk_dispute(actor=world.actor("member_a2"), redemption_id=r.pk, reason="账单金额不对", now=T0)
+    url = "/console/partners/disputes/"
+    hq = Client()
+    hq.force_login(world.staff["hq_operator"].user)
+    page = hq.get(url).content.decode()
+    # then HQ sees it with the owner masked and the owner's reason
+    assert 'data-testid="dispute-row"' in page and "陈*" in page and "陈静" not in page and "账单金额不对" in page
+    # a dealer that does not review this shop sees no dispute and cannot settle it
+    other = Client()
+    other.force_login(world.staff["dealer_b1"].user)
+    assert 'data-testid="dispute-row"' not in other.get(url).content.decode()
+    other.post(url, {"redemption": r.pk, "decision": "void", "reason": "x"})
+    assert PerkRedemption.objects.get(pk=r.pk).status == "disputed"
+    # a settlement without a reason is refused and changes nothing
+    hq.post(url, {"redemption": r.pk, "decision": "void", "reason": " "})
+    assert PerkRedemption.objects.get(pk=r.pk).status == "disputed"
+    # when HQ voids it with a reason, then the perk stops counting and the offer's use comes back
+    assert hq.post(url, {"redemption": r.pk, "decision": "void", "reason": "核实误录"}).status_code == 302
+    assert PerkRedemption.objects.get(pk=r.pk).status == "voided"
+    o.refresh_from_db()
+    assert (o.used_count, o.used_fen) == (0, 0)
+    assert 'data-testid="dispute-row"' not in hq.get(url).content.decode()

@@ -24,9 +24,9 @@ from hufen.console.access import ConsoleRequest, console_view
 from hufen.org.models import Brand
 from hufen.partners.coupons import HQ_ROLES, Segment, coupons_issue_to_segment
 from hufen.partners.models import Merchant
-from hufen.partners.offers import offer_create
+from hufen.partners.offers import offer_create, perk_dispute_resolve
 from hufen.partners.reports import brand_monthly_value, value_report
-from hufen.partners.selectors import merchant_get, merchants_visible_to
+from hufen.partners.selectors import merchant_get, merchant_redemptions, merchants_visible_to
 from hufen.partners.services import can_review, merchant_operator_create, merchant_review, merchant_set_status
 
 
@@ -97,6 +97,30 @@ def review_view(request: ConsoleRequest, merchant_id: int) -> HttpResponseBase:
     else:
         messages.success(request, _("Approved.") if approve else _("Rejected."))
     return HttpResponseRedirect(reverse("partners_console:applications"))
+
+
+@console_view()
+def disputes_view(request: ConsoleRequest) -> HttpResponseBase:
+    """Perks an owner disputed (within 24 h of the visit): HQ or the merchant's dealer voids the perk
+    (its value stops counting and the offer's use is given back) or upholds it, with a reason."""
+    if request.method == "POST":
+        try:
+            perk_dispute_resolve(
+                actor=request.actor,
+                redemption_id=_int(request.POST.get("redemption"), "redemption"),
+                void=request.POST.get("decision") == "void",
+                reason=str(request.POST.get("reason", "")),
+            )
+        except FieldError as exc:
+            messages.error(request, f"{exc.field}: {exc.reason}")
+        except (PermissionDenied, NotFound) as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, _("Dispute settled."))
+        return HttpResponseRedirect(reverse("partners_console:disputes"))
+    disputed = merchant_redemptions(actor=request.actor).filter(status="disputed")[:200]
+    rows = [(r, can_review(request.actor, r.merchant)) for r in disputed]
+    return render(request, "partners/console/disputes.html", {"nav": "partners", "rows": rows})
 
 
 OFFER_FIELDS = [

@@ -23,9 +23,14 @@ def _published_names() -> dict[str, str]:
                 continue
             func = node.func
             name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+            if name not in ("publish", "_event"):
+                continue
             first = node.args[0]
-            if name in ("publish", "_event") and isinstance(first, ast.Constant) and isinstance(first.value, str):
-                found.setdefault(first.value, str(path.relative_to(PACKAGE)))
+            # a literal, or `"a" if cond else "b"`
+            options = [first.body, first.orelse] if isinstance(first, ast.IfExp) else [first]
+            for option in options:
+                if isinstance(option, ast.Constant) and isinstance(option.value, str):
+                    found.setdefault(option.value, str(path.relative_to(PACKAGE)))
     return found
 
 
