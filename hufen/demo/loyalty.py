@@ -302,9 +302,9 @@ class LedgerBuilder:
     def run(self, programs: dict[int, _ProgramInfo]) -> int:
         """Simulate and write the new members. The candidates are read first: while the pipeline's
         worker writes on this thread's connection, the simulation must not touch the database."""
-        todo = list(candidates(programs, self.forced))
+        candidates_left = list(candidates(programs, self.forced))
         with Pipeline(self._write) as pipeline:
-            for info, pid, first in todo:
+            for info, pid, first in candidates_left:
                 self.member(info, pid, first)
                 if len(self.rows.members) >= CHUNK_MEMBERS:
                     pipeline.put(self.rows)

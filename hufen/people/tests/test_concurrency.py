@@ -2,48 +2,25 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from functools import partial
 
 import pytest
-from django.db import connection, connections
 
 from conftest import World, build_world
 from hufen.common.actors import SYSTEM
 from hufen.common.pii import FieldError
 from hufen.people.models import ButlerAssignment, Ownership
 from hufen.people.services import butler_assign, ownership_deliver
+from hufen.testing.concurrency import race, require_postgres
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
 def pg_world(transactional_db: None) -> World:
-    if connection.vendor != "postgresql":
-        pytest.skip("concurrency is proven on PostgreSQL; `make test` runs this file there")
+    require_postgres()
     return build_world()
-
-
-def _race(jobs: list[Callable[[], object]]) -> list[object]:
-    barrier = threading.Barrier(len(jobs))
-    results: list[object] = [None] * len(jobs)
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = jobs[i]()
-        except Exception as exc:  # collected and asserted on by the test
-            results[i] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return results
 
 
 def test_concurrent_butler_assignments_leave_exactly_one_open(pg_world: World) -> None:
@@ -53,7 +30,7 @@ def test_concurrent_butler_assignments_leave_exactly_one_open(pg_world: World) -
     jobs: list[Callable[[], object]] = [
         partial(butler_assign, actor=SYSTEM, person=person, grid=grids[i % 2], butler=butlers[i % 2]) for i in range(8)
     ]
-    results = _race(jobs)
+    results = race(jobs)
     assert not [r for r in results if isinstance(r, Exception)]
     assert ButlerAssignment.objects.filter(person=person, ended_at__isnull=True).count() == 1
 
@@ -65,7 +42,7 @@ def test_concurrent_deliveries_of_one_vehicle_keep_one_current_owner(pg_world: W
         partial(ownership_deliver, actor=SYSTEM, person=p, vehicle=vehicle, dealer=pg_world.dealers["B1"])
         for p in buyers
     ]
-    results = _race(jobs)
+    results = race(jobs)
     errors = [r for r in results if isinstance(r, Exception)]
     assert all(isinstance(e, FieldError) for e in errors), errors
     assert Ownership.objects.filter(vehicle=vehicle, role="owner", ended_at__isnull=True).count() == 1

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 import pytest
-from django.db import connection, connections
 
 from conftest import World, build_world
 from hufen.common.actors import SYSTEM
@@ -16,36 +14,15 @@ from hufen.membership.selectors import ledger_verify
 from hufen.membership.services import member_join
 from hufen.people.merge import person_merge, person_unmerge
 from hufen.people.models import Ownership, Person, PersonMerge
+from hufen.testing.concurrency import race, require_postgres
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
 def pg_world(transactional_db: None) -> World:
-    if connection.vendor != "postgresql":
-        pytest.skip("concurrency is proven on PostgreSQL; `make test` runs this file there")
+    require_postgres()
     return build_world()
-
-
-def _race(jobs: list[Callable[[], object]]) -> list[object]:
-    barrier = threading.Barrier(len(jobs))
-    results: list[object] = [None] * len(jobs)
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = jobs[i]()
-        except Exception as exc:  # collected and asserted on by the test
-            results[i] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return results
 
 
 def _merge(survivor: Person, absorbed: Person) -> Callable[[], object]:
@@ -62,7 +39,7 @@ def test_crossing_merges_one_wins_the_other_fails_clearly(pg_world: World, round
                 actor=SYSTEM, member=member, amount=100, reason="goodwill", idempotency_key=f"{brand}{person.pk}"
             )
     for _ in range(rounds):
-        results = _race([_merge(a, b), _merge(b, a)])
+        results = race([_merge(a, b), _merge(b, a)])
         wins = [r for r in results if isinstance(r, PersonMerge)]
         errors = [r for r in results if isinstance(r, Exception)]
         assert len(wins) == 1 and len(errors) == 1, results
@@ -81,7 +58,7 @@ def test_crossing_merges_one_wins_the_other_fails_clearly(pg_world: World, round
 def test_concurrent_unmerges_of_one_merge_undo_it_once(pg_world: World) -> None:
     a, b = pg_world.persons["a1_owner"], pg_world.persons["a1_other"]
     merge = person_merge(actor=SYSTEM, survivor=a, absorbed=b, reason="并发测试")
-    results = _race([lambda: person_unmerge(actor=SYSTEM, merge=merge) for _ in range(3)])
+    results = race([lambda: person_unmerge(actor=SYSTEM, merge=merge) for _ in range(3)])
     assert len([r for r in results if isinstance(r, Person)]) == 1
     assert all("already undone" in str(r) for r in results if isinstance(r, Exception))
     assert Ownership.objects.filter(person=b).count() == 1
