@@ -43,6 +43,7 @@ from hufen.people.tests.factories import (
     VehicleFactory,
     VehicleModelFactory,
 )
+from hufen.testing.concurrency import require_postgres
 
 pytest_plugins = ["hufen.testing.browser"]
 
@@ -226,6 +227,14 @@ def _fast_password_hashing(settings: Any) -> None:
 
 @pytest.fixture
 def world(db: None) -> World:
+    return build_world()
+
+
+@pytest.fixture
+def pg_world(transactional_db: None) -> World:
+    """The test world for concurrency tests: committed rows that every thread's connection sees.
+    PostgreSQL only (SQLite serialises writers: there is no race to prove)."""
+    require_postgres()
     return build_world()
 
 

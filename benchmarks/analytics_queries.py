@@ -1,9 +1,13 @@
 """Benchmark the analytics on a year of generated events: DuckDB vs ClickHouse (chdb), raw vs summaries.
 
     .venv/bin/python benchmarks/analytics_queries.py [--per-day 30000] [--days 365] [--persons 300000]
+        [--lake DIR] [--repeat 2] [--skip clickhouse] [--cases funnel_5step_30d_year_counts ...]
 
-Prints one JSON object: generation time, then each query's wall time per engine and whether the
-engines' results are identical.
+Engines: `duckdb` (reads the daily summaries where fresh, the raw events elsewhere), `duckdb_raw` (raw
+events only) and `clickhouse` (chdb over the raw events; its funnel counts are `windowFunnel`). Prints
+one JSON object: generation and summary build times, then per query and engine the best wall time and
+the CPU seconds of that run, the load average before the query, and whether all engines' results are
+identical.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ EVENTS = {
     "points_earned": 0.025,
 }
 START = dt.date(2025, 1, 1)
+ALL = ("duckdb", "duckdb_raw", "clickhouse")
 
 
 def generate(lake: str, days: int, per_day: int, persons: int, seed: int) -> int:
@@ -78,13 +83,16 @@ def generate(lake: str, days: int, per_day: int, persons: int, seed: int) -> int
     return total
 
 
-def timed(fn: Callable[[], Any], repeat: int = 2) -> tuple[float, Any]:
-    best, result = float("inf"), None
+def timed(fn: Callable[[], Any], repeat: int = 2) -> tuple[float, float, Any]:
+    """Best wall seconds of `repeat` runs, the process CPU seconds of that run, and the result."""
+    best, cpu, result = float("inf"), 0.0, None
     for _ in range(repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         result = fn()
-        best = min(best, time.perf_counter() - t)
-    return round(best, 3), result
+        wall = time.perf_counter() - t
+        if wall < best:
+            best, cpu = wall, time.process_time() - c
+    return round(best, 3), round(cpu, 2), result
 
 
 def main() -> None:
@@ -95,9 +103,17 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--lake", help="reuse/keep a lake here instead of a temp dir")
     ap.add_argument("--skip", nargs="*", default=[], help="engines to leave out")
+    ap.add_argument("--cases", nargs="*", default=[], help="run only these queries")
+    ap.add_argument("--repeat", type=int, default=2)
     args = ap.parse_args()
     lake = args.lake or tempfile.mkdtemp(prefix="hufen-bench-lake-")
-    out: dict[str, Any] = {"per_day": args.per_day, "days": args.days, "persons": args.persons}
+    out: dict[str, Any] = {
+        "per_day": args.per_day,
+        "days": args.days,
+        "persons": args.persons,
+        "cpus": os.cpu_count(),
+        "load_avg_start": [round(x, 2) for x in os.getloadavg()],
+    }
     try:
         if not os.path.isdir(os.path.join(lake, "events")):
             t = time.perf_counter()
@@ -122,32 +138,48 @@ def main() -> None:
         weeks = q.Range(START + dt.timedelta(days=91), START + dt.timedelta(days=91 + 83))
         spec = q.FunnelSpec(q.NAMED_FUNNELS["acquisition"], 30 * 86_400_000_000)
         scope = q.Scope()
-        engines: dict[str, Engine] = {"duckdb": DuckDBEngine(lake), "clickhouse": ClickHouseEngine(lake)}
-        cases: dict[str, Callable[[Engine], Any]] = {
-            "funnel_5step_30d_year_counts": lambda e: q.funnel_depths(e, scope, spec, year),
-            "funnel_5step_30d_year_full": lambda e: q.funnel(e, scope, spec, year),
-            "retention_12_weeks": lambda e: q.retention(e, scope, weeks, "lead_created", "app_active", "week", 12),
-            "active_30_days_raw": lambda e: q.active(e, scope, month),
-            "active_30_days_summary": lambda e: q.active(e, scope, month, summary=True),
-            "active_year_raw": lambda e: q.active(e, scope, year),
-            "active_year_summary": lambda e: q.active(e, scope, year, summary=True),
+        engines: dict[str, Engine] = {
+            "duckdb": DuckDBEngine(lake),
+            "duckdb_raw": DuckDBEngine(lake, use_summaries=False),
+            "clickhouse": ClickHouseEngine(lake),
+        }
+        # Which engines run each query: the raw year of activity takes minutes on chdb and on raw DuckDB.
+        cases: dict[str, tuple[Callable[[Engine], Any], tuple[str, ...]]] = {
+            "funnel_5step_30d_year_counts": (lambda e: q.funnel_depths(e, scope, spec, year), ALL),
+            "funnel_5step_30d_year_full": (lambda e: q.funnel(e, scope, spec, year), ALL),
+            "retention_12_weeks": (
+                lambda e: q.retention(e, scope, weeks, "lead_created", "app_active", "week", 12),
+                ALL,
+            ),
+            "dau_year_exact": (lambda e: q.daily_active(e, scope, year), ("duckdb", "clickhouse")),
+            "dau_year_exact_raw": (lambda e: q.daily_active(e, scope, year), ("duckdb_raw",)),
+            "active_30_days": (lambda e: q.active(e, scope, month), ALL),
+            "active_30_days_summary": (lambda e: q.active(e, scope, month, summary=True), ("duckdb", "clickhouse")),
+            "active_year_summary": (lambda e: q.active(e, scope, year, summary=True), ("duckdb", "clickhouse")),
+            "active_year": (lambda e: q.active(e, scope, year), ("duckdb",)),
         }
         results: dict[str, Any] = {}
-        for case, fn in cases.items():
-            row: dict[str, Any] = {}
+        answers_by_case: dict[str, list[Any]] = {}
+        for case, (fn, which) in cases.items():
+            if args.cases and case not in args.cases:
+                continue
+            row: dict[str, Any] = {"load_avg_1m": round(os.getloadavg()[0], 2)}
             answers = []
-            for name, engine in engines.items():
+            for name in which:
                 if name in args.skip:
                     continue
-                row[f"{name}_s"], answer = timed(functools.partial(fn, engine))
+                row[f"{name}_s"], row[f"{name}_cpu_s"], answer = timed(
+                    functools.partial(fn, engines[name]), args.repeat
+                )
                 answers.append(answer)
-            row["identical"] = len(answers) == 2 and answers[0] == answers[1]
+            row["identical"] = len(answers) >= 2 and all(a == answers[0] for a in answers)
+            answers_by_case[case] = answers
             results[case] = row
             print(case, json.dumps(row), file=sys.stderr, flush=True)
         out["queries"] = results
-        out["raw_equals_summary_year"] = q.active(engines["duckdb"], scope, year) == q.active(
-            engines["duckdb"], scope, year, summary=True
-        )
+        dau = answers_by_case.get("dau_year_exact", []) + answers_by_case.get("dau_year_exact_raw", [])
+        if len(dau) >= 2:
+            out["dau_summaries_equal_raw"] = all(a == dau[0] for a in dau)
         out["lake_mb"] = round(
             sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(os.path.join(lake, "events")) for f in fs)
             / 1e6,
@@ -156,6 +188,7 @@ def main() -> None:
     finally:
         if not args.lake:
             shutil.rmtree(lake, ignore_errors=True)
+    out["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(out, indent=2))
 
 

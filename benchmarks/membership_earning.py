@@ -5,9 +5,9 @@
 MEMBERS defaults to 1,000. Each member sends 6 `post_created` (rule: +10, at most 3 a day) and
 4 `daily_check_in` (+5), plus 10 `page_viewed` that no rule listens to; all are ingested through
 `events_ingest` (not timed) into a scratch lake. Timed: the first run (flush to Parquet, DuckDB read,
-one transaction per award) and a replay of the whole window (every decision already taken). The
-database is a temporary SQLite file (or, with --postgres, a scratch database). Prints one JSON object
-and keeps a copy in benchmarks/results/.
+one ledger transaction per read batch of events, with batched awards) and a replay of the whole
+window (every decision already taken). The database is a temporary SQLite file (or, with
+--postgres, a scratch database). Prints one JSON object and keeps a copy in benchmarks/results/.
 """
 
 from __future__ import annotations

@@ -1,22 +1,33 @@
-"""Benchmark event ingestion: the API's service path, `hufen events import`, flush and compaction.
+"""Benchmark event ingestion: the API's service path, HTTP, `hufen events import`, flush and compaction.
 
-    .venv/bin/python benchmarks/tracking_ingest.py [--events 1000000] [--api-events 100000] [--cores 2]
+    .venv/bin/python benchmarks/tracking_ingest.py [--events 1000000] [--api-events 100000]
+        [--http-events 100000 --http-connections 8 --workers 2 --threads 4] [--cores 2]
 
 Runs in a scratch SQLite store and a scratch lake (both deleted after), pinned to `--cores` CPUs,
 and prints one JSON object. Events carry an anonymous device id, a channel and a small property
 object, over 30 days; the importer reads Parquet files of `--events / 10` rows each, so that every
 date partition ends with ten files for the compaction to merge.
+
+HTTP: a real `hufen serve` (gunicorn, `--workers` x `--threads`, DEBUG off) on a free local port, and a client
+of `--http-connections` keep-alive connections posting batches of 1,000 events (bodies serialised
+before the clock starts) with a brand API client's token. Every 200 means the batch is durable; the
+figure is events acknowledged per second of wall time, and the lake is checked to hold each event once.
+Client and server share the same CPUs (the client is a small part: it only sends bytes).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import http.client
 import json
 import os
 import shutil
+import socket
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from io import StringIO
 from typing import Any
@@ -66,10 +77,114 @@ def event_file(path: str, start: int, count: int, base: dt.datetime, fmt: str = 
         pq.write_table(table, path)
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http_token() -> str:
+    """A brand-scoped API client in the scratch store (the kind an app backend would use)."""
+    from django.core.management import call_command
+
+    from hufen.org.models import Brand
+
+    Brand.objects.get_or_create(code="bench", defaults={"name": "基准品牌", "positioning": "mass"})
+    out = StringIO()
+    call_command("apiclient", "create", "--name", "ingest benchmark", "--brand", "bench", "--json", stdout=out)
+    return str(json.loads(out.getvalue())["token"])
+
+
+def http_ingest(args: argparse.Namespace, start: int, base: dt.datetime, token: str) -> dict[str, Any]:
+    """Post `--http-events` events to a real server over `--http-connections` connections."""
+    port = free_port()
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    hufen = os.path.join(os.path.dirname(sys.executable), "hufen")
+    server = subprocess.Popen(
+        [hufen, "serve", "--port", str(port), "--workers", str(args.workers), "--threads", str(args.threads)],
+        cwd=root,
+        # As in production: DEBUG off (production refuses it), no access log.
+        env={**os.environ, "HUFEN_DEBUG": "0", "GUNICORN_CMD_ARGS": "--access-logfile /dev/null --backlog 256"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(600):
+            try:
+                probe = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                probe.request("GET", "/api/v1/openapi.json")
+                probe.getresponse().read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("hufen serve did not answer within 60 s")
+        bodies = [
+            json.dumps({"events": raw_events(i, min(1000, start + args.http_events - i), base)}).encode()
+            for i in range(start, start + args.http_events, 1000)
+        ]
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        lock = threading.Lock()
+        queue = list(reversed(bodies))
+        totals = {"accepted": 0, "duplicates": 0, "rejected": 0, "requests": 0, "errors": 0}
+        latencies: list[float] = []
+
+        def client() -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            while True:
+                with lock:
+                    if not queue:
+                        break
+                    body = queue.pop()
+                sent = time.perf_counter()
+                conn.request("POST", "/api/v1/events", body=body, headers=headers)
+                response = conn.getresponse()
+                data = response.read()
+                took = time.perf_counter() - sent
+                with lock:
+                    latencies.append(took)
+                    totals["requests"] += 1
+                    if response.status != 200:
+                        totals["errors"] += 1
+                        continue
+                    answer = json.loads(data)
+                    for key in ("accepted", "duplicates", "rejected"):
+                        totals[key] += answer[key]
+            conn.close()
+
+        threads = [threading.Thread(target=client) for _ in range(args.http_connections)]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        seconds = time.perf_counter() - started
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    latencies.sort()
+    return {
+        "events": args.http_events,
+        **totals,
+        "connections": args.http_connections,
+        "server": f"gunicorn {args.workers} workers x {args.threads} threads",
+        "seconds": round(seconds, 2),
+        "events_per_s": round(totals["accepted"] / seconds) if seconds else 0,
+        "batch_latency_ms": {
+            "p50": round(latencies[len(latencies) // 2] * 1000) if latencies else None,
+            "p95": round(latencies[int(len(latencies) * 0.95)] * 1000) if latencies else None,
+        },
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000, help="events through `hufen events import`")
     parser.add_argument("--api-events", type=int, default=100_000, help="events through the API's service")
+    parser.add_argument("--http-events", type=int, default=100_000, help="events posted to a real server")
+    parser.add_argument("--http-connections", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers for the HTTP run")
+    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--files", type=int, default=10, help="the import is split over this many files")
     parser.add_argument("--format", choices=["parquet", "jsonl", "csv"], default="parquet")
@@ -103,6 +218,8 @@ def main() -> None:
             "cpu_seconds": round(time.process_time() - cpu, 2),
             "events_per_s": round(args.api_events / api_seconds) if args.api_events else 0,
         }
+        if args.http_events:
+            result["http"] = http_ingest(args, 10**9, base, http_token())
         started = time.perf_counter()
         flushed = pending_flush()
         result["flush"] = {**flushed, "seconds": round(time.perf_counter() - started, 2)}
@@ -120,13 +237,16 @@ def main() -> None:
             call_command("events", "import", path, "--json", "--no-progress", stdout=out)
             accepted += json.loads(out.getvalue())["accepted"]
         import_seconds = time.perf_counter() - started
+        import_cpu = time.process_time() - cpu
         result["import"] = {
             "format": args.format,
             "accepted": accepted,
             "files": len(files),
             "seconds": round(import_seconds, 2),
-            "cpu_seconds": round(time.process_time() - cpu, 2),
+            "cpu_seconds": round(import_cpu, 2),
             "events_per_s": round(accepted / import_seconds),
+            # Load-independent: events per CPU-second of the importing process (DuckDB's threads included).
+            "events_per_cpu_s": round(accepted / max(import_cpu, 1e-9)),
         }
         started = time.perf_counter()
         compacted = lake_compact()
@@ -141,7 +261,9 @@ def main() -> None:
             .execute(f"SELECT count(*), count(DISTINCT event_id) FROM read_parquet('{glob}')")
             .fetchall()
         )
-        result["lake"] = {"rows": total, "distinct_event_ids": distinct, "expected": args.events + args.api_events}
+        expected = args.events + args.api_events + args.http_events
+        result["lake"] = {"rows": total, "distinct_event_ids": distinct, "expected": expected}
+        result["load_average"] = [round(x, 2) for x in os.getloadavg()]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     print(json.dumps(result))

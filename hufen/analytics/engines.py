@@ -6,8 +6,12 @@ Everything else is written once in `queries.py`.
 
 Pointing at a ClickHouse cluster: subclass `ClickHouseEngine`, make `source()` name the cluster's
 events table (or `s3('https://.../events/date=*/*.parquet', Parquet)`) and make `rows()` send the SQL
-with `clickhouse_connect.get_client(host=..., port=8443, secure=True).query(sql).result_rows`; the
-queries themselves do not change.
+with `clickhouse_connect.get_client(host=..., port=8443, secure=True).query(sql).result_rows` (and
+`arrays()` with `.query_arrow(sql)`); the queries themselves do not change.
+
+DuckDB reads the daily summaries (`summaries.py`) for the local days where they are fresh and the raw
+events for the others (`event_source`); ClickHouse, the reference, reads the raw events (and the
+per-day person summary only where a query asks for summaries: `summary=True`, `daily_active`).
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import numpy as np
 import pyarrow as pa
 
 Row = tuple[Any, ...]
@@ -71,6 +77,15 @@ class Engine(ABC):
     def source(self, subdir: str = "events", span: tuple[int, int] | None = None) -> str:
         """Spelled by each engine."""
 
+    def event_source(self, span: tuple[int, int], properties: bool = False) -> str:
+        """The events in [lo_us, hi_us) as a FROM item with at least person_id, ts, event, dealer_id and
+        channel (and properties when asked). Engines may answer from the daily summaries."""
+        return self.source(span=span)
+
+    @abstractmethod
+    def day_files_source(self, kind: str, days: Sequence[dt.date]) -> str:
+        """The summary files of `kind` (a folder under the lake) for these local days, as a FROM item."""
+
     @abstractmethod
     def epoch_us(self, col: str) -> str:
         """Spelled by each engine."""
@@ -108,13 +123,20 @@ class Engine(ABC):
     def query(self, sql: str) -> list[Row]:
         return [tuple(_py(v) for v in row) for row in self.rows(sql)]
 
+    @abstractmethod
+    def arrays(self, sql: str) -> dict[str, np.ndarray]:
+        """The result's columns as numpy arrays (numbers only)."""
+
 
 class DuckDBEngine(Engine):
     name = "duckdb"
 
-    def __init__(self, lake: str, tz: str = "Asia/Shanghai", threads: int | None = None) -> None:
+    def __init__(
+        self, lake: str, tz: str = "Asia/Shanghai", threads: int | None = None, use_summaries: bool = True
+    ) -> None:
         super().__init__(lake, tz)
         self.threads = threads
+        self.use_summaries = use_summaries
         self._con: Any = None
         self._tables: dict[str, pa.Table] = {}
 
@@ -141,6 +163,61 @@ class DuckDBEngine(Engine):
             )
         listed = ", ".join(_quote(f) for f in files)
         return f"read_parquet([{listed}], hive_partitioning = false)"
+
+    def event_source(self, span: tuple[int, int], properties: bool = False) -> str:
+        """The compact daily summary for the local days that have a fresh one, the raw events (cut to
+        those days' local spans) for the others: late events and new days are never missed."""
+        if properties or not self.use_summaries:
+            return self.source(span=span)
+        from hufen.analytics import summaries
+
+        zone = ZoneInfo(self.tz)
+        present = sorted(glob.glob(os.path.join(self.lake, "events", "date=*")))
+        if not present:
+            return self._empty()
+        # Only the local days that can hold events: the UTC partitions present, one day either side.
+        lo_day = dt.date.fromisoformat(os.path.basename(present[0])[5:]) - dt.timedelta(days=1)
+        hi_day = dt.date.fromisoformat(os.path.basename(present[-1])[5:]) + dt.timedelta(days=1)
+        first = max(dt.datetime.fromtimestamp(max(span[0], 0) / 1e6, zone).date(), lo_day)
+        last = min(dt.datetime.fromtimestamp(max(span[1] - 1, 0) / 1e6, zone).date(), hi_day)
+        days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+        fresh = summaries.fresh_days(self.lake, self.tz, days)
+        compact = [summaries.summary_file(self.lake, summaries.COMPACT, d) for d in days if d in fresh]
+        compact = [f for f in compact if os.path.exists(f)]
+        stale = [d for d in days if d not in fresh]
+        cols = "person_id, ts, event, dealer_id, channel"
+        parts = []
+        if compact:
+            parts.append(f"SELECT {cols} FROM read_parquet([{', '.join(_quote(f) for f in compact)}])")
+        if stale:
+            spans: list[list[int]] = []
+            for d in stale:
+                lo = int(dt.datetime(d.year, d.month, d.day, tzinfo=zone).timestamp()) * 1_000_000
+                nxt = d + dt.timedelta(days=1)
+                hi = int(dt.datetime(nxt.year, nxt.month, nxt.day, tzinfo=zone).timestamp()) * 1_000_000
+                if spans and spans[-1][1] == lo:
+                    spans[-1][1] = hi
+                else:
+                    spans.append([lo, hi])
+            wanted = {f"date={u.isoformat()}" for d in stale for u in summaries.utc_dates(d, self.tz)}
+            raw_files = [f for f in self.files("events") if os.path.basename(os.path.dirname(f)) in wanted]
+            if raw_files:
+                cond = " OR ".join(f"(epoch_us(ts) >= {a} AND epoch_us(ts) < {b})" for a, b in spans)
+                listed = ", ".join(_quote(f) for f in raw_files)
+                parts.append(f"SELECT {cols} FROM read_parquet([{listed}], hive_partitioning = false) WHERE {cond}")
+        if not parts:
+            return self._empty()
+        return "(" + " UNION ALL ".join(parts) + ")"
+
+    def day_files_source(self, kind: str, days: Sequence[dt.date]) -> str:
+        paths = [os.path.join(self.lake, kind, f"date={d.isoformat()}", "part.parquet") for d in days]
+        return f"read_parquet([{', '.join(_quote(p) for p in paths)}])"
+
+    def _empty(self) -> str:
+        return (
+            "(SELECT NULL::BIGINT AS person_id, NULL::TIMESTAMPTZ AS ts, NULL::VARCHAR AS event, "
+            "NULL::BIGINT AS dealer_id, NULL::VARCHAR AS channel WHERE false)"
+        )
 
     def epoch_us(self, col: str) -> str:
         return f"epoch_us({col})"
@@ -171,6 +248,10 @@ class DuckDBEngine(Engine):
     def rows(self, sql: str) -> list[Row]:
         return self.con.execute(sql).fetchall()
 
+    def arrays(self, sql: str) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = self.con.execute(sql).fetchnumpy()
+        return {k: np.asarray(v) for k, v in found.items()}
+
 
 class ClickHouseEngine(Engine):
     """ClickHouse's engine in-process (chdb), reading the same Parquet files."""
@@ -196,6 +277,10 @@ class ClickHouseEngine(Engine):
             dates = sorted({os.path.basename(os.path.dirname(f)) for f in files})
             return f"file({_quote(os.path.join(self.lake, subdir, '{' + ','.join(dates) + '}', '*.parquet'))}, Parquet)"
         return f"file({_quote(os.path.join(self.lake, subdir, 'date=*', '*.parquet'))}, Parquet)"
+
+    def day_files_source(self, kind: str, days: Sequence[dt.date]) -> str:
+        dates = ",".join(f"date={d.isoformat()}" for d in days)
+        return f"file({_quote(os.path.join(self.lake, kind, '{' + dates + '}', 'part.parquet'))}, Parquet)"
 
     def epoch_us(self, col: str) -> str:
         return f"toUnixTimestamp64Micro({col})"
@@ -235,6 +320,12 @@ class ClickHouseEngine(Engine):
         table: pa.Table = result
         columns = [c.to_pylist() for c in table.columns]
         return list(zip(*columns, strict=True)) if columns else []
+
+    def arrays(self, sql: str) -> dict[str, np.ndarray]:
+        import chdb
+
+        table: pa.Table = chdb.query(sql, "ArrowTable")
+        return {name: table.column(name).to_numpy() for name in table.column_names}
 
 
 ENGINES: dict[str, type[Engine]] = {"duckdb": DuckDBEngine, "clickhouse": ClickHouseEngine}

@@ -15,12 +15,16 @@ taken from the chain's step-1 event, and a person is counted under each value th
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
+from hufen.analytics import chains, summaries
 from hufen.analytics.engines import Engine, _quote
 
 PERIODS = ("day", "week", "month")
@@ -86,7 +90,15 @@ def check_event_name(name: str, argument: str) -> str:
     return name
 
 
-def _events_cte(engine: Engine, scope: Scope, names: Sequence[str], lo_us: int, hi_us: int, extra: str = "") -> str:
+def _events_cte(
+    engine: Engine,
+    scope: Scope,
+    names: Sequence[str],
+    lo_us: int,
+    hi_us: int,
+    extra: str = "",
+    properties: bool = False,
+) -> str:
     ts_us = engine.epoch_us("ts")
     where = [
         "person_id IS NOT NULL",
@@ -98,7 +110,7 @@ def _events_cte(engine: Engine, scope: Scope, names: Sequence[str], lo_us: int, 
         ids = ", ".join(str(int(d)) for d in sorted(scope.dealer_ids)) or "NULL"
         where.append(f"dealer_id IN ({ids})")
     cols = f"person_id AS pid, event, ts, {ts_us} AS us{extra}"
-    src = engine.source(span=(lo_us, hi_us))
+    src = engine.event_source((lo_us, hi_us), properties=properties)
     return f"SELECT {cols} FROM {src} AS src WHERE {' AND '.join(where)}"
 
 
@@ -125,7 +137,9 @@ def _funnel_events(engine: Engine, scope: Scope, spec: FunnelSpec, rng: Range) -
     bexpr, join = _breakdown_expr(engine, spec)
     lo, hi = rng.start_us(), rng.end_us()
     # Chains may only start in the range; later steps may follow up to the window after its end.
-    base = _events_cte(engine, scope, step_events(spec.steps), lo, hi + spec.window_us + 1, extra=f", {bexpr} AS b")
+    props = spec.by is not None and spec.by not in BREAKDOWNS
+    names = step_events(spec.steps)
+    base = _events_cte(engine, scope, names, lo, hi + spec.window_us + 1, extra=f", {bexpr} AS b", properties=props)
     base = base.replace(" AS src WHERE", f" AS src{join} WHERE", 1)
     return base, hi
 
@@ -158,9 +172,85 @@ def _chains_sql(engine: Engine, scope: Scope, spec: FunnelSpec, rng: Range) -> s
     return "WITH " + ", ".join(ctes)
 
 
+def _funnel_rows(engine: Engine, scope: Scope, spec: FunnelSpec, rng: Range) -> tuple[str, int]:
+    """SQL for the funnel's rows (pid, us, b, step) and the end of the range: from the named funnel's
+    step summary for the days where it is fresh, else (and for the other days) from the events."""
+    n_step = "CASE " + " ".join(f"WHEN event {_in(s)} THEN {k}" for k, s in enumerate(spec.steps)) + " END"
+    named = [name for name, steps in NAMED_FUNNELS.items() if steps == tuple(spec.steps)]
+    use = bool(getattr(engine, "use_summaries", False)) and bool(named) and (spec.by is None or spec.by in BREAKDOWNS)
+    if not use:
+        base, hi = _funnel_events(engine, scope, spec, rng)
+        return f"SELECT pid, us, b, {n_step} AS step FROM ({base}) AS e", hi
+    lo, hi = rng.start_us(), rng.end_us()
+    top = hi + spec.window_us + 1
+    zone = ZoneInfo(rng.tz)
+    first = dt.datetime.fromtimestamp(lo / 1e6, zone).date()
+    last = dt.datetime.fromtimestamp((top - 1) / 1e6, zone).date()
+    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    src, spans = _summary_split(engine, summaries.funnel_kind(named[0]), days, rng)
+    bexpr, join = _breakdown_expr(engine, spec)
+    parts = []
+    if src:
+        parts.append(
+            f"SELECT person_id AS pid, us, {bexpr} AS b, step FROM {src} AS src{join} "
+            f"WHERE person_id IS NOT NULL AND us >= {lo} AND us < {top}{_scope_and(scope, 'src.')}"
+        )
+    names = step_events(spec.steps)
+    for a, b in spans:
+        a, b = max(a, lo), min(b, top)
+        if a >= b:
+            continue
+        base = _events_cte(engine, scope, names, a, b, extra=f", {bexpr} AS b")
+        base = base.replace(" AS src WHERE", f" AS src{join} WHERE", 1)
+        parts.append(f"SELECT pid, us, b, {n_step} AS step FROM ({base}) AS e")
+    if not parts:
+        base, _ = _funnel_events(engine, scope, spec, _empty_range(rng))
+        parts.append(f"SELECT pid, us, b, {n_step} AS step FROM ({base}) AS e WHERE false")
+    return " UNION ALL ".join(parts), hi
+
+
+def _empty_range(rng: Range) -> Range:
+    """A range for an empty read (same time zone)."""
+    return Range(rng.date_from, rng.date_from, rng.tz)
+
+
+def _walk_chains(
+    engine: Engine, scope: Scope, spec: FunnelSpec, rng: Range
+) -> tuple[dict[str, list[int]], dict[str, list[float | None]]]:
+    """Counts and medians from the events as columns, the chains walked in numpy (`chains.py`).
+
+    The engine only filters the step events and numbers the steps; with a breakdown, a first pass
+    lists the values that started a chain so the second can hand them back as small integers.
+    """
+    rows, hi = _funnel_rows(engine, scope, spec, rng)
+    n = len(spec.steps)
+    keep = f"(step > 0 OR us < {hi})"
+    values = [""]
+    code = "0"
+    if spec.by is not None:
+        values = [str(r[0]) for r in engine.query(f"SELECT DISTINCT b FROM ({rows}) AS r WHERE step = 0 AND us < {hi}")]
+        values.sort()
+        whens = " ".join(f"WHEN {_quote(v)} THEN {i}" for i, v in enumerate(values))
+        code = f"CASE WHEN step = 0 THEN (CASE b {whens} ELSE 0 END) ELSE 0 END" if values else "0"
+    bc = f", CAST({code} AS BIGINT) AS bc" if spec.by is not None else ""
+    got = engine.arrays(
+        f"SELECT CAST(pid AS BIGINT) AS pid, CAST(us AS BIGINT) AS us, CAST(step AS TINYINT) AS step{bc} "
+        f"FROM ({rows}) AS r WHERE {keep}"
+    )
+    if not bool(np.any(got["step"] == 0)):
+        return {}, {}
+    walked = chains.walk(got["pid"], got["us"], got["step"], got.get("bc"), n, spec.window_us)
+    depth_codes, median_codes = chains.summarize(walked, n)
+    depths = {values[c]: v for c, v in depth_codes.items()}
+    medians = {values[c]: [None if m is None else round(m / 1_000_000, 3) for m in v] for c, v in median_codes.items()}
+    return depths, (medians if n >= 2 else {})
+
+
 def funnel_depths(engine: Engine, scope: Scope, spec: FunnelSpec, rng: Range) -> dict[str, list[int]]:
     """Per breakdown value: how many persons reached each step."""
     n = len(spec.steps)
+    if engine.name == "duckdb":
+        return _walk_chains(engine, scope, spec, rng)[0]
     if engine.name == "clickhouse":
         base, hi = _funnel_events(engine, scope, spec, rng)
         conds = [f"e.event {_in(spec.steps[0])} AND e.b = s.b AND e.us < {hi}"]
@@ -202,6 +292,8 @@ def _depths_and_medians(
 ) -> tuple[dict[str, list[int]], dict[str, list[float | None]]]:
     """Both results from one pass over the chains (DuckDB); ClickHouse counts with `windowFunnel`."""
     n = len(spec.steps)
+    if engine.name == "duckdb":
+        return _walk_chains(engine, scope, spec, rng)
     if engine.name == "clickhouse" or n < 2:
         return funnel_depths(engine, scope, spec, rng), funnel_median_seconds(engine, scope, spec, rng)
     meds = ", ".join(engine.lower_median(f"CASE WHEN depth >= {k + 1} THEN u{k + 1} - u{k} END") for k in range(1, n))
@@ -298,18 +390,107 @@ def last_days_of_months(rng: Range) -> list[dt.date]:
     return [d for d in rng.days() if (d + dt.timedelta(days=1)).day == 1]
 
 
-def _person_days_sql(engine: Engine, scope: Scope, lo_us: int, hi_us: int, summary: bool, rng: Range) -> str:
-    """Distinct (pid, local day) of any activity, from the raw lake or the daily summaries."""
-    if summary:
-        first = rng.date_from - dt.timedelta(days=29)
-        where = [f"day >= {engine.date_literal(first)}", f"day <= {engine.date_literal(rng.date_to)}"]
-        if scope.dealer_ids is not None:
-            ids = ", ".join(str(int(d)) for d in sorted(scope.dealer_ids)) or "NULL"
-            where.append(f"dealer_id IN ({ids})")
-        src = engine.source("summaries/daily_person_events")
-        return f"SELECT DISTINCT pid, day FROM {src} WHERE {' AND '.join(where)}"
+def _day_span(rng: Range, day: dt.date) -> tuple[int, int]:
+    return rng.start_us(day), rng.start_us(day + dt.timedelta(days=1))
+
+
+def _summary_split(
+    engine: Engine, kind: str, days: Sequence[dt.date], rng: Range
+) -> tuple[str | None, list[tuple[int, int]]]:
+    """The summary files of `kind` for the days that have a fresh one (a FROM item, or None), and the
+    [lo, hi) spans of the other days, to be read from the raw events."""
+    fresh = summaries.fresh_days(engine.lake, engine.tz, days)
+    have = [d for d in days if d in fresh and os.path.exists(summaries.summary_file(engine.lake, kind, d))]
+    spans: list[tuple[int, int]] = []
+    for d in days:
+        if d in fresh:
+            continue
+        lo, hi = _day_span(rng, d)
+        if spans and spans[-1][1] == lo:
+            spans[-1] = (spans[-1][0], hi)
+        else:
+            spans.append((lo, hi))
+    return (engine.day_files_source(kind, have) if have else None), spans
+
+
+def _person_days_sql(
+    engine: Engine, scope: Scope, lo_us: int, hi_us: int, summary: bool, rng: Range, distinct: bool = True
+) -> str:
+    """(pid, local day) of any activity, from the events or the daily summaries (the days without a
+    fresh summary from the events). Distinct, or (`distinct=False`) with a few repeats left for the
+    caller: a person seen with several dealers on a summarised day."""
     day = engine.local_period("ts", "day")
-    return f"SELECT DISTINCT pid, {day} AS day FROM ({_events_cte(engine, scope, (), lo_us, hi_us)}) AS e"
+    if not summary:
+        return f"SELECT DISTINCT pid, {day} AS day FROM ({_events_cte(engine, scope, (), lo_us, hi_us)}) AS e"
+    days = Range(rng.date_from - dt.timedelta(days=29), rng.date_to, rng.tz).days()
+    src, spans = _summary_split(engine, summaries.PERSONS, days, rng)
+    one = " AND pfirst" if scope.dealer_ids is None else _scope_and(scope)
+    parts = [f"SELECT pid, day FROM {src} AS s WHERE true{one}"] if src else []
+    if spans or not parts:
+        spans = spans or [(lo_us, lo_us)]
+        parts += [
+            f"SELECT DISTINCT pid, {day} AS day FROM ({_events_cte(engine, scope, (), a, b)}) AS e" for a, b in spans
+        ]
+    union = " UNION ALL ".join(parts)
+    return f"SELECT DISTINCT pid, day FROM ({union}) AS pd" if distinct else union
+
+
+def _active_series_numpy(engine: Engine, pdays: str, first: dt.date, ndays: int) -> dict[str, list[int]]:
+    """DAU, WAU and MAU for `ndays` days from `first`, walking the days in order with each person's
+    last active day: the persons active within the last W days are those whose last active day is in
+    them, so a histogram of last active days gives every window's exact distinct count."""
+    got = engine.arrays(
+        f"SELECT CAST(pid AS BIGINT) AS pid, CAST(date_diff('day', {engine.date_literal(first)}, day) AS BIGINT) "
+        f"AS dn FROM ({pdays}) AS p"
+    )
+    pid, dn = got["pid"], got["dn"]
+    if len(pid) > 1:
+        ordered = bool(np.all((dn[1:] > dn[:-1]) | ((dn[1:] == dn[:-1]) & (pid[1:] >= pid[:-1]))))
+        if not ordered:
+            order = np.lexsort((pid, dn))
+            pid, dn = pid[order], dn[order]
+        keep = np.r_[True, (pid[1:] != pid[:-1]) | (dn[1:] != dn[:-1])]
+        pid, dn = pid[keep], dn[keep]
+    if len(pid) and (int(pid.min()) < 0 or int(pid.max()) > 8 * len(pid) + 1_000_000):
+        pid = np.unique(pid, return_inverse=True)[1].astype(np.int64)  # sparse ids: number them densely
+    last = np.full(int(pid.max()) + 1 if len(pid) else 1, -1, dtype=np.int64)
+    hist = np.zeros(ndays, dtype=np.int64)
+    bounds = np.searchsorted(dn, np.arange(ndays + 1))
+    out: dict[str, list[int]] = {"dau": [], "wau": [], "mau": []}
+    for d in range(ndays):
+        p = pid[bounds[d] : bounds[d + 1]]
+        prev = last[p]
+        prev = prev[prev >= 0]
+        if len(prev):
+            hist -= np.bincount(prev, minlength=ndays)
+        last[p] = d
+        hist[d] += len(p)
+        out["dau"].append(len(p))
+        out["wau"].append(int(hist[max(0, d - 6) : d + 1].sum()))
+        out["mau"].append(int(hist[max(0, d - 29) : d + 1].sum()))
+    return out
+
+
+def daily_active(engine: Engine, scope: Scope, rng: Range) -> dict[str, int]:
+    """Exact DAU per local day (distinct persons with any event), from the daily summaries where they
+    are fresh (a count of one row per person; a distinct count within the actor's dealers) and from the
+    events for the other days."""
+    days = rng.days()
+    src, spans = _summary_split(engine, summaries.PERSONS, days, rng)
+    parts = []
+    if src:
+        if scope.dealer_ids is None:
+            parts.append(f"SELECT day, count(*) AS n FROM {src} AS s WHERE pfirst GROUP BY day")
+        else:
+            parts.append(
+                f"SELECT day, count(DISTINCT pid) AS n FROM {src} AS s WHERE true{_scope_and(scope)} GROUP BY day"
+            )
+    day = engine.local_period("ts", "day")
+    for a, b in spans:
+        cte = _events_cte(engine, scope, (), a, b)
+        parts.append(f"SELECT {day} AS day, count(DISTINCT pid) AS n FROM ({cte}) AS e GROUP BY {day}")
+    found = {str(d): int(n) for d, n in engine.query(" UNION ALL ".join(parts))} if parts else {}
+    return {d.isoformat(): found.get(d.isoformat(), 0) for d in days}
 
 
 def active(
@@ -324,35 +505,15 @@ def active(
     stickiness (DAU/MAU), events per day and by name, and Member Day participation."""
     lo = rng.start_us(rng.date_from - dt.timedelta(days=29))
     hi = rng.end_us()
-    pdays = _person_days_sql(engine, scope, lo, hi, summary, rng)
-    d_from, d_to = engine.date_literal(rng.date_from), engine.date_literal(rng.date_to)
-    # A person active on day d counts for the days [d, min(next active day, d + W)): these
-    # intervals do not overlap per person, so a running sum of +1/-1 gives exact distinct counts.
-    parts = []
-    for label, w in (("dau", 1), ("wau", 7), ("mau", 30)):
-        parts.append(
-            f"SELECT day, {label!r} AS k, 1 AS delta FROM pd UNION ALL "
-            f"SELECT CASE WHEN nxt IS NULL OR nxt > day + {w} THEN day + {w} ELSE nxt END, {label!r}, -1 FROM pd"
-        )
-    deltas = " UNION ALL ".join(parts)
-    sql = (
-        f"WITH pd0 AS ({pdays}), "
-        f"pd AS (SELECT pid, day, lead(day) OVER (PARTITION BY pid ORDER BY day) AS nxt FROM pd0), "
-        f"d AS ({deltas}), per AS (SELECT day, k, sum(delta) AS s FROM d GROUP BY day, k), "
-        f"run AS (SELECT day, k, sum(s) OVER (PARTITION BY k ORDER BY day "
-        f"ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS v FROM per) "
-        f"SELECT day, k, v FROM run WHERE day >= {d_from} AND day <= {d_to}"
-    )
-    if engine.name == "clickhouse":
-        sql = sql.replace(
-            "lead(day) OVER (PARTITION BY pid ORDER BY day)",
-            "nullIf(leadInFrame(day) OVER (PARTITION BY pid ORDER BY day "
-            "ROWS BETWEEN CURRENT ROW AND 1 FOLLOWING), toDate(0))",
-        )
-        sql += " SETTINGS join_use_nulls = 1"
     series: dict[str, dict[str, int]] = {"dau": {}, "wau": {}, "mau": {}}
-    for day, k, v in engine.query(sql):
-        series[k][day] = int(v)
+    if engine.name == "duckdb":
+        first = rng.date_from - dt.timedelta(days=29)
+        pdays = _person_days_sql(engine, scope, lo, hi, summary, rng, distinct=False)
+        walked = _active_series_numpy(engine, pdays, first, (rng.date_to - first).days + 1)
+        for label, values in walked.items():
+            series[label] = {(first + dt.timedelta(days=i)).isoformat(): v for i, v in enumerate(values) if i >= 29}
+    else:
+        _active_series_sql(engine, scope, rng, summary, series)
     counts = _event_counts(engine, scope, rng, summary)
     days = []
     for d in rng.days():
@@ -376,21 +537,72 @@ def active(
     }
 
 
+def _active_series_sql(
+    engine: Engine, scope: Scope, rng: Range, summary: bool, series: dict[str, dict[str, int]]
+) -> None:
+    """DAU, WAU and MAU in SQL (the ClickHouse reference)."""
+    lo = rng.start_us(rng.date_from - dt.timedelta(days=29))
+    hi = rng.end_us()
+    pdays = _person_days_sql(engine, scope, lo, hi, summary, rng)
+    d_to = engine.date_literal(rng.date_to)
+    # A person active on day d counts for the days [d, min(next active day, d + W)): these
+    # intervals do not overlap per person, so a running sum of +1/-1 gives exact distinct counts.
+    parts = []
+    for label, w in (("dau", 1), ("wau", 7), ("mau", 30)):
+        parts.append(
+            f"SELECT day, {label!r} AS k, 1 AS delta FROM pd UNION ALL "
+            f"SELECT CASE WHEN nxt IS NULL OR nxt > day + {w} THEN day + {w} ELSE nxt END, {label!r}, -1 FROM pd"
+        )
+    deltas = " UNION ALL ".join(parts)
+    sql = (
+        f"WITH pd0 AS ({pdays}), "
+        f"pd AS (SELECT pid, day, lead(day) OVER (PARTITION BY pid ORDER BY day) AS nxt FROM pd0), "
+        f"d AS ({deltas}), per AS (SELECT day, k, sum(delta) AS s FROM d GROUP BY day, k), "
+        f"run AS (SELECT day, k, sum(s) OVER (PARTITION BY k ORDER BY day "
+        f"ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS v FROM per) "
+        f"SELECT day, k, v FROM run WHERE day <= {d_to}"
+    )
+    if engine.name == "clickhouse":
+        sql = sql.replace(
+            "lead(day) OVER (PARTITION BY pid ORDER BY day)",
+            "nullIf(leadInFrame(day) OVER (PARTITION BY pid ORDER BY day "
+            "ROWS BETWEEN CURRENT ROW AND 1 FOLLOWING), toDate(0))",
+        )
+        sql += " SETTINGS join_use_nulls = 1"
+    # The running sums change only on days with a delta: carry each value forward over the others.
+    changes: dict[str, list[tuple[str, int]]] = {"dau": [], "wau": [], "mau": []}
+    for day, k, v in engine.query(sql):
+        changes[k].append((str(day), int(v)))
+    for k, rows in changes.items():
+        rows.sort()
+        i, value = 0, 0
+        for d in rng.days():
+            key = d.isoformat()
+            while i < len(rows) and rows[i][0] <= key:
+                value = rows[i][1]
+                i += 1
+            series[k][key] = value
+
+
 def _event_counts(engine: Engine, scope: Scope, rng: Range, summary: bool) -> dict[str, dict[str, int]]:
+    day = engine.local_period("ts", "day")
+    spans = [(rng.start_us(), rng.end_us())]
+    parts = []
     if summary:
-        where = f"day >= {engine.date_literal(rng.date_from)} AND day <= {engine.date_literal(rng.date_to)}"
-        if scope.dealer_ids is not None:
-            where += f" AND dealer_id IN ({', '.join(str(int(d)) for d in sorted(scope.dealer_ids)) or 'NULL'})"
-        src = f"SELECT day, event, n FROM {engine.source('summaries/daily_person_events')} WHERE {where}"
-    else:
-        day = engine.local_period("ts", "day")
-        cte = _events_cte(engine, scope, (), rng.start_us(), rng.end_us())
-        src = f"SELECT {day} AS day, event, 1 AS n FROM ({cte}) AS e"
-    rows = engine.query(f"SELECT day, event, sum(n) FROM ({src}) AS s GROUP BY day, event")
+        src, spans = _summary_split(engine, summaries.COUNTS, rng.days(), rng)
+        if src:
+            parts.append(f"SELECT day, event, n FROM {src} AS s WHERE true{_scope_and(scope)}")
+    for a, b in spans:
+        parts.append(f"SELECT {day} AS day, event, 1 AS n FROM ({_events_cte(engine, scope, (), a, b)}) AS e")
+    rows = (
+        engine.query(f"SELECT day, event, sum(n) FROM ({' UNION ALL '.join(parts)}) AS s GROUP BY day, event")
+        if parts
+        else []
+    )
     days: dict[str, int] = {}
     events: dict[str, int] = {}
-    for day, event, n in rows:
-        days[day] = days.get(day, 0) + int(n)
+    for d, event, n in rows:
+        days[d] = days.get(d, 0) + int(n)
         events[event] = events.get(event, 0) + int(n)
     return {"days": days, "events": dict(sorted(events.items(), key=lambda kv: (-kv[1], kv[0])))}
 
@@ -402,27 +614,22 @@ def member_day_participation(
 
     One query for all the days: each person's first member event, then one conditional count per
     day for the members and one join of the days' active persons against those first events.
+    `summary` changes nothing here: the engine reads the compact daily summaries wherever they are fresh.
     """
     if not days:
         return []
     wanted, days = list(days), sorted(set(days))
-    if summary:
-        src = engine.source("summaries/daily_person_events")
-        keys = [engine.date_literal(d) for d in days]
-        first = f"SELECT pid, min(day) AS first FROM {src} WHERE event = {_quote(member_event)} GROUP BY pid"
-        act_src = f"SELECT DISTINCT pid, day AS k FROM {src} WHERE day IN ({', '.join(keys)}){_scope_and(scope)}"
-    else:
-        starts = [rng.start_us(d) for d in days]
-        ends = [rng.start_us(d + dt.timedelta(days=1)) for d in days]
-        keys = [str(u) for u in starts]
-        m_cte = _events_cte(engine, Scope(), (member_event,), 0, max(starts))
-        first = f"SELECT pid, min(us) AS first FROM ({m_cte}) AS x GROUP BY pid"
-        # One branch per day, each reading only the partitions of its day.
-        per_day = " UNION ALL ".join(
-            f"SELECT pid, {lo} AS k FROM ({_events_cte(engine, scope, (), lo, hi)}) AS y{i}"
-            for i, (lo, hi) in enumerate(zip(starts, ends, strict=True))
-        )
-        act_src = f"SELECT DISTINCT pid, k FROM ({per_day}) AS y"
+    starts = [rng.start_us(d) for d in days]
+    ends = [rng.start_us(d + dt.timedelta(days=1)) for d in days]
+    keys = [str(u) for u in starts]
+    m_cte = _events_cte(engine, Scope(), (member_event,), 0, max(starts))
+    first = f"SELECT pid, min(us) AS first FROM ({m_cte}) AS x GROUP BY pid"
+    # One branch per day, each reading only the partitions of its day.
+    per_day = " UNION ALL ".join(
+        f"SELECT pid, {lo} AS k FROM ({_events_cte(engine, scope, (), lo, hi)}) AS y{i}"
+        for i, (lo, hi) in enumerate(zip(starts, ends, strict=True))
+    )
+    act_src = f"SELECT DISTINCT pid, k FROM ({per_day}) AS y"
     members = " UNION ALL ".join(
         f"SELECT 'm' AS what, {k} AS k, sum(CASE WHEN first < {k} THEN 1 ELSE 0 END) AS n FROM f" for k in keys
     )
@@ -435,13 +642,13 @@ def member_day_participation(
     key_of = dict(zip(days, keys, strict=True))
     out: list[dict[str, Any]] = []
     for day in wanted:
-        k = day.isoformat() if summary else key_of[day]
+        k = key_of[day]
         m, act = found.get(("m", k), 0), found.get(("a", k), 0)
         out.append({"day": day.isoformat(), "members": m, "active": act, "share": round(act / m, 4) if m else None})
     return out
 
 
-def _scope_and(scope: Scope) -> str:
+def _scope_and(scope: Scope, prefix: str = "") -> str:
     if scope.dealer_ids is None:
         return ""
-    return f" AND dealer_id IN ({', '.join(str(int(d)) for d in sorted(scope.dealer_ids)) or 'NULL'})"
+    return f" AND {prefix}dealer_id IN ({', '.join(str(int(d)) for d in sorted(scope.dealer_ids)) or 'NULL'})"

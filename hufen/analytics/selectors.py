@@ -166,14 +166,16 @@ class FunnelQuery:
 
 
 def lake_version(lake: str) -> str:
-    """Changes whenever a file of the lake (events or summaries) is added, replaced or removed.
+    """Changes whenever a raw event file of the lake is added, replaced or removed.
 
     Writers only ever create files under a temporary name and rename them into place, and delete files:
     each of these changes the mtime of the partition directory. So the version is a hash of the
     partition directories' names and mtimes: one `scandir` per level, ~1 ms for a year of partitions.
     """
     digest = hashlib.sha256()
-    for top in ("events", "summaries/daily_person_events"):
+    # Only the raw events: the summaries change how fast an answer comes, never the answer (a day
+    # whose summary is missing or stale is read from the raw events).
+    for top in ("events",):
         root = os.path.join(lake, top)
         with contextlib.suppress(FileNotFoundError):
             digest.update(f"{top}\0{os.stat(root).st_mtime_ns}\n".encode())

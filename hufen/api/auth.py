@@ -15,8 +15,8 @@ from ninja.errors import AuthenticationError
 from ninja.security import APIKeyCookie, HttpBearer
 
 from hufen.common.actors import Actor
-from hufen.org.selectors import actor_for_api_client, actor_for_user
-from hufen.org.services import api_client_authenticate
+from hufen.org.selectors import actor_for_user
+from hufen.org.services import api_client_actor
 
 
 def _attach(request: HttpRequest, actor: Actor) -> Actor:
@@ -37,10 +37,11 @@ class ApiTokenAuth(HttpBearer):
         return actor
 
     def authenticate(self, request: HttpRequest, token: str) -> Actor | None:
-        client = api_client_authenticate(token.strip())
-        if client is None:
+        # The token's actor is cached for a few seconds per process (see org.services.api_client_actor).
+        actor = api_client_actor(token.strip())
+        if actor is None:
             return None
-        return _attach(request, actor_for_api_client(client))
+        return _attach(request, actor)
 
 
 class ConsoleSessionAuth(APIKeyCookie):

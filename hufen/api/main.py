@@ -16,7 +16,7 @@ from ninja import NinjaAPI
 from ninja.renderers import JSONRenderer
 
 from hufen.analytics.api import router as analytics_router
-from hufen.api import merges, org, people, vehicles
+from hufen.api import me, me_auth, merges, org, people, vehicles
 from hufen.api.auth import API_AUTH
 from hufen.api.errors import error_response, install_error_handlers
 from hufen.identity.api import router as identity_router
@@ -103,3 +103,5 @@ api.add_router("/events", events_router)
 api.add_router("/analytics", analytics_router)
 api.add_router("/identity", identity_router)
 api.add_router("/partners", partners_api.router)
+api.add_router("/me", me_auth.router)
+api.add_router("/me", me.router)

@@ -90,6 +90,8 @@ class Actor:
     member_id: int | None = None
     # A merchant operator acts for one partner merchant (issue 6).
     merchant_id: int | None = None
+    # When set, the actor holds only these of its role's permissions (an API client's permission set).
+    permission_limit: frozenset[str] | None = None
 
     @property
     def scope(self) -> Scope:
@@ -111,6 +113,8 @@ class Actor:
         return Scope.NONE
 
     def has_perm(self, perm: str) -> bool:
+        if self.permission_limit is not None and perm not in self.permission_limit:
+            return False
         return perm in ROLE_PERMISSIONS.get(self.role, frozenset()) or perm in self.extra_permissions
 
 

@@ -18,6 +18,8 @@ seconds and starts each job whose current slot has not run yet:
 A slot is claimed by inserting a `tracking.ScheduledRun(job, slot)` row under a unique constraint,
 in its own transaction before the action runs: two schedulers (or a restarted one) never start the
 same slot twice. A job whose action raises is recorded with the error and not retried in that slot.
+Claim rows older than `RUN_RETENTION` are deleted by `runs_purge` (the daily job `scheduler.purge`):
+a job every 5 s claims ~17,000 slots a day.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from django.utils import timezone
 
 log = logging.getLogger(__name__)
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+RUN_RETENTION = dt.timedelta(days=14)
 
 
 @dataclass(frozen=True)
@@ -141,3 +144,13 @@ def run_due(
         ScheduledRun.objects.filter(job=job.name, slot=slot).update(finished_at=timezone.now(), ok=ok, outcome=outcome)
         started.append(Started(job.name, slot, ok, outcome))
     return started
+
+
+def runs_purge(*, now: dt.datetime | None = None, keep: dt.timedelta = RUN_RETENTION) -> int:
+    """Delete the claim rows of slots started before `now - keep`; the number deleted. A slot that
+    old can no longer be claimed again (every job only ever claims its current slot)."""
+    from hufen.tracking.models import ScheduledRun
+
+    cutoff = (now or timezone.now()) - keep
+    deleted, _ = ScheduledRun.objects.filter(started_at__lt=cutoff).delete()
+    return deleted

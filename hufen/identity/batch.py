@@ -6,6 +6,7 @@ renamed only when everything succeeded.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import os
@@ -13,6 +14,11 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyarrow import csv as pa_csv
 
 from hufen.identity.matching import Progress, Resolution, resolve
 from hufen.identity.schema import DEFAULT_SCHEMA, Schema, check_columns
@@ -70,6 +76,57 @@ def read_records(path: Path, schema: Schema, *, encoding: str | None = None) -> 
     return records
 
 
+def read_frame(path: Path, schema: Schema, *, encoding: str | None = None) -> pd.DataFrame:
+    """`read_records` as a DataFrame of text columns, parsed by Arrow (a million rows in a second).
+
+    Any file Arrow cannot parse cleanly, or with an empty or duplicate record id, is read again by
+    `read_records`, whose error names the row."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror})") from exc
+    text = decode(data, encoding)
+    if not text.strip():
+        raise InputError(f"{path}: the file is empty")
+    body = data.removeprefix(codecs.BOM_UTF8)
+    payload = body if (encoding is None and len(body) == len(text)) or _same_utf8(body, text) else text.encode("utf-8")
+    raw_header = next(csv.reader(io.StringIO(text, newline="")), [])
+    header = [h.strip() for h in raw_header]
+    check_columns(schema, header, strict=schema is not DEFAULT_SCHEMA)
+    if len(set(raw_header)) != len(raw_header):
+        return pd.DataFrame(read_records(path, schema, encoding=encoding))
+    try:
+        table = pa_csv.read_csv(
+            io.BytesIO(payload),
+            read_options=pa_csv.ReadOptions(block_size=1 << 24),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={h: pa.string() for h in raw_header},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pd.DataFrame(read_records(path, schema, encoding=encoding))
+    table = table.rename_columns(header)
+    rid = pc.utf8_trim_whitespace(table.column(schema.record_id))
+    if table.num_rows == 0:
+        raise InputError(f"{path}: no records after the header")
+    empty = pc.any(pc.equal(rid, "")).as_py()
+    if empty or pc.count_distinct(rid).as_py() != table.num_rows:
+        read_records(path, schema, encoding=encoding)  # raises, naming the row
+    table = table.set_column(header.index(schema.record_id), schema.record_id, rid)
+    return table.to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def _same_utf8(body: bytes, text: str) -> bool:
+    """Were the bytes UTF-8 already (then Arrow reads them as they are)?"""
+    try:
+        return body.decode("utf-8") == text
+    except UnicodeDecodeError:
+        return False
+
+
 def _write_atomic(path: Path, write: Callable[[Any], None]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or Path("."))
     try:
@@ -91,14 +148,14 @@ def resolve_file(
     encoding: str | None = None,
     progress: Progress | None = None,
 ) -> Resolution:
-    records = read_records(input_path, schema, encoding=encoding)
+    records = read_frame(input_path, schema, encoding=encoding)
     result = resolve(records, schema, progress=progress)
 
     def write_output(handle: Any) -> None:
-        writer = csv.writer(handle)
-        writer.writerow(["record_id", "person_id", "score"] if with_score else ["record_id", "person_id"])
-        for rid, pid, score in zip(result.record_ids, result.person_ids, result.scores, strict=True):
-            writer.writerow([rid, pid, "" if score is None else f"{score:.6f}"] if with_score else [rid, pid])
+        out = pd.DataFrame({"record_id": result.record_ids, "person_id": result.person_ids})
+        if with_score:
+            out["score"] = pd.array(result.scores, dtype="Float64")
+        out.to_csv(handle, index=False, float_format="%.6f", na_rep="", lineterminator="\r\n")
 
     def write_review(handle: Any) -> None:
         import json

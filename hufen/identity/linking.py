@@ -9,22 +9,32 @@ The same evidence, in the same order of trust, as the batch engine (`matching.py
    the batch engine's blocking keys: merge above the upper threshold, review between, apart below.
 
 Candidates come from two indexes: `Identifier` (strong values) and `BlockKey` (name pinyin + birth
-date, name + place ...). This module only decides; `services.identity_link` writes.
+date, name + place ...), read with everything else a link needs in one statement (`lookup`). An
+exact name agreement is weighted by how common the name is among the stored records
+(`NameFrequency`), as the batch model's term-frequency adjustment does. This module only decides;
+`services.identity_link` writes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q
 
 from hufen.identity.matching import contradiction
-from hufen.identity.models import BlockKey, Identifier, LinkConstraint, ModelParameters, SourceRecord
+from hufen.identity.models import (
+    BlockKey,
+    Identifier,
+    LinkConstraint,
+    ModelParameters,
+    NameFrequency,
+    SourceRecord,
+)
 from hufen.identity.prepare import prepare_rows
 from hufen.identity.schema import DEFAULT_SCHEMA, Schema
 from hufen.identity.weights import PairScore, Scorer, load_default
@@ -104,28 +114,102 @@ def block_keys_of(row: Mapping[str, Any]) -> list[str]:
 def advisory_lock(*names: str) -> None:
     """Serialise links that share an identifier (PostgreSQL; SQLite serialises writers anyway).
 
-    Locks are taken in sorted order so two records sharing two identifiers cannot deadlock, and
-    are released at the end of the transaction."""
-    if connection.vendor != "postgresql":
+    One statement takes every lock, in ascending key order so that two records sharing two
+    identifiers cannot deadlock; they are released at the end of the transaction. It must be a
+    statement of its own: the lookups that follow need a snapshot taken after the locks are held."""
+    if connection.vendor != "postgresql" or not names:
         return
+    keys = sorted({_lock_key(name) for name in names})
     with connection.cursor() as cursor:
-        for name in sorted(set(names)):
-            digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest, "big", signed=True)])
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(k) FROM (SELECT k FROM unnest(%s::bigint[]) AS k ORDER BY k) AS keys",
+            [keys],
+        )
 
 
-_scorer_cache: dict[str, Scorer] = {}
+def _lock_key(name: str) -> int:
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
 
 
-def active_scorer() -> tuple[Scorer, str]:
-    """The newest trained model in the database, else the bundled default."""
-    latest = ModelParameters.objects.order_by("-id").values_list("id", flat=True).first()
+@dataclass(frozen=True)
+class ActiveModel:
+    scorer: Scorer
+    tag: str  # "db:<id>" or "default"
+    name_u: float | None  # u of the exact-name level: what the name-frequency adjustment replaces
+
+
+_scorer_cache: dict[str, ActiveModel] = {}
+
+
+def active_model(latest: int | None) -> ActiveModel:
+    """The model stored as `latest` (the newest ModelParameters id), else the bundled default."""
     tag = f"db:{latest}" if latest else "default"
     if tag not in _scorer_cache:
         parameters = ModelParameters.objects.get(pk=latest).parameters if latest else load_default()
         _scorer_cache.clear()
-        _scorer_cache[tag] = Scorer(parameters)
-    return _scorer_cache[tag], tag
+        _scorer_cache[tag] = ActiveModel(Scorer(parameters), tag, _exact_name_u(parameters))
+    return _scorer_cache[tag]
+
+
+def active_scorer() -> tuple[Scorer, str]:
+    """The newest trained model in the database, else the bundled default."""
+    model = active_model(ModelParameters.objects.order_by("-id").values_list("id", flat=True).first())
+    return model.scorer, model.tag
+
+
+def _exact_name_u(parameters: Mapping[str, Any]) -> float | None:
+    """u of the "same name" level (the first level of the name comparison, as in `weights.py`)."""
+    for comparison in parameters.get("comparisons", []):
+        if comparison.get("name") == "name" and comparison.get("levels"):
+            u = comparison["levels"][0].get("u")
+            return float(u) if u else None
+    return None
+
+
+# --- the name-frequency adjustment --------------------------------------------------------------
+
+TOTAL_SHARDS = 8  # rows holding the total of named records (see NameFrequency)
+# Below this many named records, frequencies are not estimated: the model's average stands.
+MIN_NAMED_RECORDS = 1000
+# Above, a name's frequency is smoothed toward the model's own chance agreement with this many
+# pseudo-records: a few thousand records say little about one name; at 100,000 the pull is 1 %.
+NAME_PSEUDO_RECORDS = 1000
+
+
+@dataclass(frozen=True)
+class NameCounts:
+    name: int  # stored records carrying the record's full name
+    total: int  # stored records carrying any name
+
+
+def name_frequency(counts: NameCounts, u_exact: float) -> float:
+    """The share of records with this name, counting the record being linked, as the batch model
+    computes it over a whole file (smoothed toward `u_exact` for a small store)."""
+    return (counts.name + 1 + NAME_PSEUDO_RECORDS * u_exact) / (counts.total + 1 + NAME_PSEUDO_RECORDS)
+
+
+def adjust_for_name_frequency(
+    pair: PairScore, name: str | None, counts: NameCounts | None, model: ActiveModel
+) -> PairScore:
+    """The batch model's term-frequency adjustment on an exact name agreement: its Bayes factor
+    m/u becomes m/tf, tf the name's frequency, so 王伟 = 王伟 weighs less than 欧阳娜娜 = 欧阳娜娜."""
+    evidence = pair.evidence.get("name")
+    if not name or counts is None or model.name_u is None or evidence is None or evidence.get("level") != "same name":
+        return pair
+    if counts.total < MIN_NAMED_RECORDS:
+        return pair
+    tf = name_frequency(counts, model.name_u)
+    adjustment = math.log2(model.name_u / tf)
+    total = pair.match_weight + adjustment
+    probability = 1.0 / (1.0 + 2.0 ** (-total)) if total > -1000 else 0.0
+    adjusted = {
+        **evidence,
+        "bayes_factor": round(float(evidence["bayes_factor"]) * model.name_u / tf, 4),
+        "match_weight": round(float(evidence["match_weight"]) + adjustment, 2),
+        "name_frequency": round(tf, 8),
+        "frequency_weight": round(adjustment, 2),
+    }
+    return PairScore(probability, round(total, 3), {**pair.evidence, "name": adjusted})
 
 
 @dataclass
@@ -146,77 +230,148 @@ class Decision:
     review_with: list[tuple[int, PairScore]] = field(default_factory=list)  # (record id, score)
 
 
-def _gather(
-    row: Mapping[str, Any], exclude: int | None, max_group: int
-) -> tuple[dict[int, Candidate], dict[int, tuple[set[str], set[str]]]]:
-    """Candidate records (by identifier or blocking key) and, per candidate person, the ID-card
-    hashes and genders of all its records (the batch engine's cluster checks). Three queries."""
-    found: dict[int, list[str]] = {}
+@dataclass
+class Lookup:
+    """Everything one link reads, from one statement (`lookup`)."""
+
+    existing_id: int | None = None
+    existing_fingerprint: str = ""
+    model_id: int | None = None
+    candidates: dict[int, Candidate] = field(default_factory=dict)
+    # per candidate person: the ID-card hashes and genders of its records (the batch cluster checks)
+    facts: dict[int, tuple[set[str], set[str]]] = field(default_factory=dict)
+    must: set[int] = field(default_factory=set)  # persons a reviewer said this record belongs with
+    cannot: set[int] = field(default_factory=set)  # persons a reviewer said it does not
+    names: NameCounts | None = None
+    phone_holders: set[int] = field(default_factory=set)  # candidate persons already holding the phone
+
+
+def _table(model: type[Any]) -> str:
+    return str(connection.ops.quote_name(model._meta.db_table))
+
+
+def lookup(row: Mapping[str, Any], *, source: str, source_key: str, max_group: int) -> Lookup:
+    """One statement: the stored record under (source, source_key), the newest model id, candidate
+    records by identifier (a value shared by more than `max_group` records is a placeholder, not
+    evidence, except an ID-card hash) and by blocking key, every record of the candidates' persons
+    (up to MAX_PERSON_RECORDS each), reviewers' constraints, the name's frequency, and which
+    candidate persons already hold the record's phone."""
+    from hufen.people.models import ContactPoint
+
+    sr, ident, block = _table(SourceRecord), _table(Identifier), _table(BlockKey)
+    params: list[Any] = [source, source_key]
+    ctes = [f"me AS (SELECT id, fingerprint FROM {sr} WHERE source = %s AND source_key = %s)"]
+    found: list[str] = []
     pairs = identifiers_of(row)
     if pairs:
-        either = Q()
-        for kind, value in pairs:
-            either |= Q(kind=kind, value=value)
-        hits = Identifier.objects.filter(either)
-        if exclude is not None:
-            hits = hits.exclude(record_id=exclude)
-        groups: dict[str, list[int]] = {}
-        for kind, rid in hits.values_list("kind", "record_id")[:MAX_IDENTIFIER_ROWS]:
-            groups.setdefault(kind, []).append(rid)
-        for kind, ids in groups.items():
-            if len(ids) > max_group and kind != "id_hash":
-                continue  # a placeholder shared by a crowd (13800000000), not evidence
-            for rid in ids:
-                found.setdefault(rid, []).append(kind)
+        either = " OR ".join("(kind = %s AND value = %s)" for _ in pairs)
+        params += [x for pair in pairs for x in pair]
+        ctes.append(
+            f"hits AS (SELECT record_id, kind, value FROM {ident} WHERE ({either})"
+            f" AND record_id NOT IN (SELECT id FROM me) LIMIT {MAX_IDENTIFIER_ROWS})"
+        )
+        ctes.append(
+            "ident AS (SELECT record_id, kind FROM (SELECT record_id, kind,"
+            " COUNT(*) OVER (PARTITION BY kind, value) AS crowd FROM hits) AS counted"
+            " WHERE crowd <= %s OR kind = 'id_hash')"
+        )
+        params.append(max_group)
+        found.append("SELECT record_id FROM ident")
     keys = block_keys_of(row)
     if keys:
-        blocked = BlockKey.objects.filter(key__in=keys)
-        if exclude is not None:
-            blocked = blocked.exclude(record_id=exclude)
-        for rid in blocked.order_by("-id").values_list("record_id", flat=True)[:MAX_BLOCK_CANDIDATES]:
-            found.setdefault(rid, [])
+        params += keys
+        ctes.append(
+            f"blocked AS (SELECT record_id FROM {block} WHERE key IN ({', '.join('%s' for _ in keys)})"
+            f" AND record_id NOT IN (SELECT id FROM me) ORDER BY id DESC LIMIT {MAX_BLOCK_CANDIDATES})"
+        )
+        found.append("SELECT record_id FROM blocked")
     if not found:
-        return {}, {}
-    persons = SourceRecord.objects.filter(pk__in=list(found)).values("person_id")
-    records = SourceRecord.objects.filter(person_id__in=persons)
-    if exclude is not None:
-        records = records.exclude(pk=exclude)
-    candidates: dict[int, Candidate] = {}
-    facts: dict[int, tuple[set[str], set[str]]] = {}
-    limit = MAX_PERSON_RECORDS * len(found)
-    for pk, person_id, source, key, normalized in records.values_list(
-        "id", "person_id", "source", "source_key", "normalized"
-    )[:limit]:
-        hashes, genders = facts.setdefault(person_id, (set(), set()))
-        if normalized.get("s_id_number"):
-            hashes.add(normalized["s_id_number"])
-        if normalized.get("gender"):
-            genders.add(normalized["gender"])
-        if pk in found:
-            candidates[pk] = Candidate(pk, person_id, f"{source}:{key}", normalized, sorted(set(found[pk])))
-    return candidates, facts
+        found.append(f"SELECT id AS record_id FROM {sr} WHERE 1 = 0")
+    ctes.append(f"found AS ({' UNION '.join(found)})")
+    ctes.append(f"persons AS (SELECT DISTINCT person_id FROM {sr} WHERE id IN (SELECT record_id FROM found))")
+    ctes.append(
+        "members AS (SELECT id, person_id, source, source_key, normalized,"
+        " ROW_NUMBER() OVER (PARTITION BY person_id ORDER BY id DESC) AS n"
+        f" FROM {sr} WHERE person_id IN (SELECT person_id FROM persons) AND id NOT IN (SELECT id FROM me))"
+    )
+    lc, nf, cp = _table(LinkConstraint), _table(NameFrequency), _table(ContactPoint)
+    parts = [
+        "SELECT 'r', id, person_id, source, source_key, normalized,"
+        " CASE WHEN id IN (SELECT record_id FROM found) THEN 1 ELSE 0 END FROM members"
+        f" WHERE n <= {MAX_PERSON_RECORDS} OR id IN (SELECT record_id FROM found)",
+        "SELECT 'me', id, NULL, fingerprint, NULL, NULL, NULL FROM me",
+        f"SELECT 'model', MAX(id), NULL, NULL, NULL, NULL, NULL FROM {_table(ModelParameters)}",
+        # a constraint names the other record's person today
+        f"SELECT c.kind, o.person_id, NULL, NULL, NULL, NULL, NULL FROM {lc} c JOIN {sr} o"
+        " ON o.id = CASE WHEN c.record_a_id IN (SELECT id FROM me) THEN c.record_b_id ELSE c.record_a_id END"
+        " WHERE c.record_a_id IN (SELECT id FROM me) OR c.record_b_id IN (SELECT id FROM me)",
+    ]
+    if pairs:
+        parts.append("SELECT 'i', record_id, NULL, kind, NULL, NULL, NULL FROM ident")
+    name = row.get("n_full")
+    if name:
+        parts.append(
+            f"SELECT 'n', SUM(records), NULL, name, NULL, NULL, NULL FROM {nf} WHERE name IN (%s, '') GROUP BY name"
+        )
+        params.append(name[:200])
+    phone = row.get("s_phone")
+    if phone:
+        parts.append(
+            f"SELECT 'p', person_id, NULL, NULL, NULL, NULL, NULL FROM {cp} WHERE kind = 'phone' AND value = %s"
+            " AND person_id IN (SELECT person_id FROM persons)"
+        )
+        params.append(phone)
+    sql = "WITH " + ", ".join(ctes) + " " + " UNION ALL ".join(parts)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        result = cursor.fetchall()
+    return _read_lookup(result, name)
 
 
-def _constraints(record_id: int | None) -> tuple[set[int], set[int]]:
-    """Persons this record must join / must stay apart from, by reviewers' decisions."""
-    if record_id is None:
-        return set(), set()
-    must: set[int] = set()
-    cannot: set[int] = set()
-    either = Q(record_a_id=record_id) | Q(record_b_id=record_id)
-    for kind, a, _b, pa, pb in LinkConstraint.objects.filter(either).values_list(
-        "kind", "record_a_id", "record_b_id", "record_a__person_id", "record_b__person_id"
-    ):
-        other_person = pb if a == record_id else pa
-        (must if kind == "must" else cannot).add(other_person)
-    return must, cannot
+def _read_lookup(result: list[tuple[Any, ...]], name: str | None) -> Lookup:
+    out = Lookup()
+    shared: dict[int, set[str]] = {}
+    name_count = total = 0
+    members: list[tuple[int, int, str, str, Any, bool]] = []
+    for tag, number, person_id, text, key, normalized, hit in result:
+        if tag == "r":
+            members.append((number, person_id, text, key, normalized, bool(hit)))
+        elif tag == "i":
+            shared.setdefault(number, set()).add(text)
+        elif tag == "me":
+            out.existing_id, out.existing_fingerprint = number, text
+        elif tag == "model":
+            out.model_id = number
+        elif tag in {"must", "cannot"}:
+            (out.must if tag == "must" else out.cannot).add(number)
+        elif tag == "n":
+            if text == "":
+                total = int(number or 0)
+            else:
+                name_count = int(number or 0)
+        elif tag == "p":
+            out.phone_holders.add(number)
+    if name:
+        out.names = NameCounts(name_count, total)
+    for pk, person_id, source, key, normalized, hit in members:
+        data = json.loads(normalized) if isinstance(normalized, str) else normalized
+        hashes, genders = out.facts.setdefault(person_id, (set(), set()))
+        if data.get("s_id_number"):
+            hashes.add(data["s_id_number"])
+        if data.get("gender"):
+            genders.add(data["gender"])
+        if hit:
+            out.candidates[pk] = Candidate(pk, person_id, f"{source}:{key}", data, sorted(shared.get(pk, ())))
+    return out
 
 
-def decide(row: Mapping[str, Any], *, record_id: int | None = None, schema: Schema = ONLINE_SCHEMA) -> Decision:
-    scorer, model_tag = active_scorer()
-    candidates, facts = _gather(row, record_id, schema.max_identifier_group)
-    must, cannot = _constraints(record_id)
-    base: dict[str, Any] = {"model": model_tag, "thresholds": {"merge": scorer.merge, "review": scorer.review}}
+def decide(row: Mapping[str, Any], found: Lookup) -> Decision:
+    """The decision for a record from what `lookup` read; no database access but, on a newly
+    stored model, loading that model once."""
+    model = active_model(found.model_id)
+    scorer, candidates, facts = model.scorer, found.candidates, found.facts
+    must, cannot = found.must, found.cannot
+    base: dict[str, Any] = {"model": model.tag, "thresholds": {"merge": scorer.merge, "review": scorer.review}}
     if must:
         person = min(must)
         return Decision("constraint", person, 1.0, {**base, "rule": "must_link", "candidate": {"person_id": person}})
@@ -242,7 +397,9 @@ def decide(row: Mapping[str, Any], *, record_id: int | None = None, schema: Sche
                     **base,
                     "rule": "id_card",
                     "candidate": {"person_id": person_id, "record": best.label},
-                    "evidence": scorer.score(row, best.row).evidence,
+                    "evidence": adjust_for_name_frequency(
+                        scorer.score(row, best.row), row.get("n_full"), found.names, model
+                    ).evidence,
                 },
             )
         if my_id and ids:
@@ -253,7 +410,7 @@ def decide(row: Mapping[str, Any], *, record_id: int | None = None, schema: Sche
                 contradictions.append({"person_id": person_id, "reason": "gender differs"})
             continue
         for candidate in members:
-            pair = scorer.score(row, candidate.row)
+            pair = adjust_for_name_frequency(scorer.score(row, candidate.row), row.get("n_full"), found.names, model)
             if candidate.shared:
                 reason = contradiction(row, candidate.row, DATES)
                 if reason is None:

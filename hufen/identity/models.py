@@ -154,12 +154,40 @@ class ModelParameters(models.Model):
 
 
 class RecordMove(models.Model):
-    """Which source records a person merge moved, so that its unmerge can move exactly those back."""
+    """Which source records a person merge moved, so that its unmerge can move exactly those back.
+
+    Kept after the unmerge (lineage): `restored_at` says when the record went back, or `note` why it
+    stayed (it had moved on to another person since)."""
 
     merge_id = models.BigIntegerField(db_index=True, help_text="people.PersonMerge id")
     record = models.ForeignKey(SourceRecord, on_delete=models.CASCADE, related_name="+")
     from_person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="+")
     to_person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="+")
+    moved_at = models.DateTimeField(null=True, blank=True)
+    restored_at = models.DateTimeField(null=True, blank=True)
+    note = models.CharField(max_length=200, blank=True, help_text="why an unmerge left the record where it was")
+
+    class Meta:
+        ordering = ["id"]
 
     def __str__(self) -> str:
         return f"merge {self.merge_id}: record {self.record_id}"
+
+
+class NameFrequency(models.Model):
+    """How many stored records carry each normalised full name (`n_full`): a common name such as
+    王伟 agreeing is weaker evidence than a rare one (the batch model's term-frequency adjustment).
+
+    Name rows use shard 0. The total of named records is kept in the rows with the empty name,
+    spread over a few shards so that concurrent links do not all wait on one row.
+    """
+
+    name = models.CharField(max_length=200, help_text="n_full; empty for the total of named records")
+    shard = models.PositiveSmallIntegerField(default=0)
+    records = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["name", "shard"], name="uniq_name_frequency")]
+
+    def __str__(self) -> str:
+        return f"{self.name or '*'}#{self.shard}: {self.records}"

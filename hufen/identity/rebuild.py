@@ -30,7 +30,7 @@ from hufen.identity.linking import ONLINE_SCHEMA
 from hufen.identity.matching import Resolution, resolve_rows
 from hufen.identity.models import BlockKey, Identifier, LinkConstraint, ReviewPair, SourceRecord
 from hufen.identity.prepare import frame_columns
-from hufen.identity.services import identity_model_store, person_input
+from hufen.identity.services import identity_model_store, identity_name_counts_rebuild, person_input
 from hufen.people.models import Person
 from hufen.people.services import person_create
 
@@ -160,6 +160,7 @@ def _apply(actor: Actor, resolution: Resolution, pks: list[int], persons: list[i
             evidence={"rebuild": True},
         )
     review = _review_pairs(resolution)
+    identity_name_counts_rebuild()  # repairs any drift of the online name counts
     model = identity_model_store(
         actor=actor,
         parameters=resolution.parameters,

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 
 from hufen.common.actors import Actor
-from hufen.common.pii import mask_address, mask_email, mask_name, mask_phone
-from hufen.identity.models import ReviewPair, SourceRecord
+from hufen.common.pii import FieldError, mask_address, mask_email, mask_name, mask_phone
+from hufen.identity.models import RecordMove, ReviewPair, SourceRecord
 from hufen.identity.services import require_review
 from hufen.people.models import Person
 
@@ -77,20 +77,80 @@ class PairView:
     status: str
 
 
-def review_queue(*, actor: Actor, status: str = "open", limit: int = 50) -> list[PairView]:
-    """Gray-zone pairs, most likely first; only pairs whose both persons the actor may see."""
+# Score bands of the queue filter: [low, high) match probability.
+BANDS: dict[str, tuple[float, float]] = {"high": (0.9, 1.01), "medium": (0.7, 0.9), "low": (0.0, 0.7)}
+PAGE_SIZE = 20
+
+
+@dataclass(frozen=True)
+class ReviewPage:
+    """One page of the queue and the keyset cursors around it ("" at either end)."""
+
+    pairs: list[PairView]
+    next_cursor: str
+    previous_cursor: str
+
+
+def _cursor_of(pair: ReviewPair) -> str:
+    return f"{pair.probability!r}~{pair.pk}"
+
+
+def parse_cursor(cursor: str, name: str) -> tuple[float, int]:
+    """A cursor is "<probability>~<pair id>": the last (or first) pair of the page seen."""
+    probability, sep, pk = cursor.partition("~")
+    try:
+        if not sep:
+            raise ValueError(cursor)
+        value, number = float(probability), int(pk)
+    except ValueError:
+        raise FieldError(name, f"{cursor[:40]!r} is not a queue position (probability~id)") from None
+    if not 0.0 <= value <= 1.0 or number < 1:
+        raise FieldError(name, f"{cursor[:40]!r} is out of range")
+    return value, number
+
+
+def review_queue(
+    *,
+    actor: Actor,
+    status: str = "open",
+    source: str = "",
+    band: str = "",
+    after: str = "",
+    before: str = "",
+    limit: int = PAGE_SIZE,
+) -> ReviewPage:
+    """Gray-zone pairs, most likely first, one page at a time (keyset on probability, id: a page
+    costs the same at the end of a long queue as at its start); only pairs whose both persons the
+    actor may see. `source` keeps pairs with a record from that source, `band` a probability band;
+    `after` / `before` are the cursors of the neighbouring pages."""
     require_review(actor)
+    if band and band not in BANDS:
+        raise FieldError("band", f"{band[:20]!r} is not one of {', '.join(BANDS)}")
+    if after and before:
+        raise FieldError("before", "give after or before, not both")
     visible = Person.objects.visible_to(actor)
-    pairs = (
-        ReviewPair.objects.filter(status=status)
-        .filter(
-            Exists(visible.filter(pk=OuterRef("record_a__person_id"))),
-            Exists(visible.filter(pk=OuterRef("record_b__person_id"))),
-        )
-        .select_related("record_a", "record_b")
-        .order_by("-probability", "id")[:limit]
+    pairs = ReviewPair.objects.filter(status=status).filter(
+        Exists(visible.filter(pk=OuterRef("record_a__person_id"))),
+        Exists(visible.filter(pk=OuterRef("record_b__person_id"))),
     )
-    return [
+    if source:
+        pairs = pairs.filter(Q(record_a__source=source) | Q(record_b__source=source))
+    if band:
+        low, high = BANDS[band]
+        pairs = pairs.filter(probability__gte=low, probability__lt=high)
+    if after:
+        p, pk = parse_cursor(after, "after")
+        pairs = pairs.filter(Q(probability__lt=p) | Q(probability=p, pk__gt=pk))
+    if before:
+        p, pk = parse_cursor(before, "before")
+        pairs = pairs.filter(Q(probability__gt=p) | Q(probability=p, pk__lt=pk))
+    ordering = ("probability", "-id") if before else ("-probability", "id")
+    rows = list(pairs.select_related("record_a", "record_b").order_by(*ordering)[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if before:
+        rows.reverse()
+    views = [
         PairView(
             id=p.pk,
             probability=p.probability,
@@ -100,8 +160,26 @@ def review_queue(*, actor: Actor, status: str = "open", limit: int = 50) -> list
             right=RecordView.of(p.record_b),
             status=p.status,
         )
-        for p in pairs
+        for p in rows
     ]
+    if not rows:
+        return ReviewPage(views, "", "")
+    # Going forward there is a previous page exactly when we came from one; going back, the same.
+    has_next = more if not before else True
+    has_previous = bool(after) or (more if before else False)
+    return ReviewPage(
+        views,
+        _cursor_of(rows[-1]) if has_next else "",
+        _cursor_of(rows[0]) if has_previous else "",
+    )
+
+
+def review_sources(*, actor: Actor, status: str = "open") -> list[str]:
+    """The sources of the records waiting in the queue (the source filter's choices)."""
+    require_review(actor)
+    pairs = ReviewPair.objects.filter(status=status).order_by()
+    either = pairs.values_list("record_a__source", flat=True).union(pairs.values_list("record_b__source", flat=True))
+    return sorted(either)
 
 
 def review_open_count(*, actor: Actor) -> int:
@@ -114,3 +192,44 @@ def person_source_records(*, actor: Actor, person_id: int, limit: int = 100) -> 
     # One query: the scope is a condition on the same statement (nothing for a person out of scope).
     records = SourceRecord.objects.filter(person_id=person_id, person__in=Person.objects.visible_to(actor))
     return [RecordView.of(r) for r in records.order_by("-received_at", "-id")[:limit]]
+
+
+@dataclass(frozen=True)
+class MoveView:
+    """One move of a source record by a person merge, and what its unmerge did."""
+
+    merge_id: int
+    record_id: int
+    source: str
+    source_key: str
+    from_person_id: int
+    to_person_id: int
+    moved_at: Any
+    restored_at: Any
+    note: str
+
+
+def person_record_moves(*, actor: Actor, person_id: int, limit: int = 100) -> list[MoveView]:
+    """The lineage of a person's records: every merge that moved a record onto or off this person,
+    newest first, including the ones an unmerge has undone. Nothing for a person out of scope."""
+    if not Person.objects.visible_to(actor).filter(pk=person_id).exists():
+        return []
+    moves = (
+        RecordMove.objects.filter(Q(from_person_id=person_id) | Q(to_person_id=person_id))
+        .select_related("record")
+        .order_by("-id")[:limit]
+    )
+    return [
+        MoveView(
+            merge_id=m.merge_id,
+            record_id=m.record_id,
+            source=m.record.source,
+            source_key=m.record.source_key,
+            from_person_id=m.from_person_id,
+            to_person_id=m.to_person_id,
+            moved_at=m.moved_at,
+            restored_at=m.restored_at,
+            note=m.note,
+        )
+        for m in moves
+    ]

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import re
+import zlib
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -32,12 +35,15 @@ from hufen.common.pii import (
 from hufen.identity import normalize as nz
 from hufen.identity.linking import (
     FIELDS,
+    ONLINE_SCHEMA,
+    TOTAL_SHARDS,
     Decision,
     advisory_lock,
     block_keys_of,
     decide,
     fingerprint,
     identifiers_of,
+    lookup,
     normalize_record,
 )
 from hufen.identity.models import (
@@ -45,6 +51,7 @@ from hufen.identity.models import (
     Identifier,
     LinkConstraint,
     ModelParameters,
+    NameFrequency,
     RecordMove,
     ReviewPair,
     SourceRecord,
@@ -190,22 +197,27 @@ def identity_link(*, actor: Actor, records: Sequence[RecordInput]) -> list[LinkR
 
 @transaction.atomic
 def identity_link_one(*, actor: Actor, record: RecordInput) -> LinkResult:
+    """Link one record. A new record costs a fixed handful of statements on PostgreSQL: the
+    advisory locks, one lookup (`linking.lookup`), one insert of the record with its index rows and
+    name counts, the audit row and the event (plus the person service's own, for a new person)."""
     require_link(actor)
     source, key, fields = record_clean(record)
     row = normalize_record(fields)
     identifiers = identifiers_of(row)
     advisory_lock(f"record:{source}:{key}", *(f"id:{k}:{v}" for k, v in identifiers))
     digest = fingerprint(source, key, fields)
-    existing = SourceRecord.objects.select_for_update().filter(source=source, source_key=key).first()
+    found = lookup(row, source=source, source_key=key, max_group=ONLINE_SCHEMA.max_identifier_group)
     dealer_id = actor.dealer_id if actor.scope == Scope.DEALER else None
-    if existing is not None:
+    existing = None
+    if found.existing_id is not None:
+        existing = SourceRecord.objects.select_for_update().get(pk=found.existing_id)
         if existing.dealer_id is not None and actor.scope == Scope.DEALER and existing.dealer_id != actor.dealer_id:
             raise PermissionDenied(f"{source}:{key} belongs to another dealer's source")
         if actor.scope == Scope.DEALER and existing.dealer_id is None:
             raise PermissionDenied(f"{source}:{key} was not sent by this dealer")
         if existing.fingerprint == digest:
             return _result(existing, created=False, replayed=True)
-    decision = decide(row, record_id=existing.pk if existing else None)
+    decision = decide(row, found)
     if (
         existing is not None
         and decision.person_id is None
@@ -213,37 +225,154 @@ def identity_link_one(*, actor: Actor, record: RecordInput) -> LinkResult:
     ):
         # An updated record that still matches nobody stays with its own person: no orphan, same ID.
         decision.person_id = existing.person_id
-    person = _person_for(actor, decision, source, fields, row)
+    person_id = _person_for(actor, decision, source, fields, row, found.phone_holders)
     now = timezone.now()
-    values = {
+    values: dict[str, Any] = {
         "raw": _stored_raw(fields, row),
         "normalized": row,
         "fingerprint": digest,
-        "person": person,
+        "person_id": person_id,
         "decision": decision.decision,
         "score": decision.score,
         "explanation": decision.explanation,
     }
+    shard = zlib.crc32(f"{source}:{key}".encode()) % TOTAL_SHARDS
     if existing is None:
-        stored = SourceRecord.objects.create(
+        stored = SourceRecord(
             source=source, source_key=key, dealer_id=dealer_id, received_at=record.received_at or now, **values
         )
-    else:
-        stored = existing
-        for name, value in values.items():
-            setattr(stored, name, value)
-        stored.save()
-        Identifier.objects.filter(record=stored).delete()
-        BlockKey.objects.filter(record=stored).delete()
-        ReviewPair.objects.filter(_either(stored.pk), status="open").update(
-            status="obsolete", decided_at=now, decided_by="re-evaluated"
+        _insert_record(stored, identifiers, block_keys_of(row), shard, now)
+        ReviewPair.objects.bulk_create(
+            [
+                ReviewPair(
+                    record_a_id=min(stored.pk, other_id),
+                    record_b_id=max(stored.pk, other_id),
+                    probability=round(pair.probability, 6),
+                    match_weight=pair.match_weight,
+                    evidence=pair.evidence,
+                )
+                for other_id, pair in decision.review_with
+            ]
         )
-    Identifier.objects.bulk_create(
-        [Identifier(kind=kind, value=value, record=stored, person=person) for kind, value in identifiers]
+    else:
+        stored = _update_record(existing, values, identifiers, block_keys_of(row), shard, now)
+        _review_pairs_again(stored.pk, decision)
+    audit(
+        actor=actor,
+        action="identity.link",
+        obj_type="source_record",
+        obj_id=stored.pk,
+        summary={
+            "source": source,
+            "source_key": key,
+            "person": person_id,
+            "decision": decision.decision,
+            "rule": decision.explanation.get("rule"),
+            "updated": existing is not None,
+        },
     )
-    BlockKey.objects.bulk_create([BlockKey(key=k, record=stored, person=person) for k in block_keys_of(row)])
+    publish(
+        "identity_record_linked",
+        person_id=person_id,
+        dealer_id=dealer_id,
+        properties={"source": source, "decision": decision.decision, "updated": existing is not None},
+    )
+    return _result(stored, created=existing is None, replayed=False)
+
+
+def _insert_record(
+    stored: SourceRecord, identifiers: list[tuple[str, str]], keys: list[str], shard: int, now: dt.datetime
+) -> None:
+    """The new record, its identifier and blocking-key rows and its name count: one statement on
+    PostgreSQL (data-modifying CTEs), the ORM's few elsewhere. Sets `stored.pk`."""
+    name = stored.normalized.get("n_full")
+    if connection.vendor != "postgresql":
+        stored.save(force_insert=True)
+        Identifier.objects.bulk_create(
+            [Identifier(kind=k, value=v, record_id=stored.pk, person_id=stored.person_id) for k, v in identifiers]
+        )
+        BlockKey.objects.bulk_create([BlockKey(key=k, record_id=stored.pk, person_id=stored.person_id) for k in keys])
+        if name:
+            name_counts_add({name: 1}, total=1, shard=shard)
+        return
+    sr, ident, block, nf = (
+        connection.ops.quote_name(m._meta.db_table) for m in (SourceRecord, Identifier, BlockKey, NameFrequency)
+    )
+    sql = (
+        f"WITH r AS (INSERT INTO {sr} (source, source_key, dealer_id, raw, normalized, fingerprint, received_at,"
+        " updated_at, person_id, decision, score, explanation)"
+        " VALUES (%s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s, %s, %s, %s, %s::jsonb) RETURNING id),"
+        f" i AS (INSERT INTO {ident} (kind, value, record_id, person_id)"
+        " SELECT x.kind, x.value, r.id, %s FROM r, unnest(%s::varchar[], %s::varchar[]) AS x(kind, value)),"
+        f" b AS (INSERT INTO {block} (key, record_id, person_id)"
+        " SELECT x.key, r.id, %s FROM r, unnest(%s::varchar[]) AS x(key))"
+    )
+    params: list[Any] = [
+        stored.source,
+        stored.source_key,
+        stored.dealer_id,
+        json.dumps(stored.raw),
+        json.dumps(stored.normalized),
+        stored.fingerprint,
+        stored.received_at,
+        now,
+        stored.person_id,
+        stored.decision,
+        stored.score,
+        json.dumps(stored.explanation),
+        stored.person_id,
+        [k for k, _ in identifiers],
+        [v for _, v in identifiers],
+        stored.person_id,
+        keys,
+    ]
+    if name:
+        sql += (
+            f", n AS (INSERT INTO {nf} (name, shard, records) VALUES (%s, 0, 1), ('', %s, 1)"
+            f" ON CONFLICT (name, shard) DO UPDATE SET records = {nf}.records + EXCLUDED.records)"
+        )
+        params += [name[:200], shard]
+    with connection.cursor() as cursor:
+        cursor.execute(sql + " SELECT id FROM r", params)
+        stored.pk = cursor.fetchone()[0]
+    stored.updated_at = now
+
+
+def _update_record(
+    stored: SourceRecord,
+    values: dict[str, Any],
+    identifiers: list[tuple[str, str]],
+    keys: list[str],
+    shard: int,
+    now: dt.datetime,
+) -> SourceRecord:
+    """A changed resend: the record re-evaluated, its index rows and name counts replaced."""
+    old_name, new_name = stored.normalized.get("n_full"), values["normalized"].get("n_full")
+    for name, value in values.items():
+        setattr(stored, name, value)
+    stored.save()
+    Identifier.objects.filter(record=stored).delete()
+    BlockKey.objects.filter(record=stored).delete()
+    Identifier.objects.bulk_create(
+        [Identifier(kind=k, value=v, record_id=stored.pk, person_id=stored.person_id) for k, v in identifiers]
+    )
+    BlockKey.objects.bulk_create([BlockKey(key=k, record_id=stored.pk, person_id=stored.person_id) for k in keys])
+    if old_name != new_name:
+        changes: dict[str, int] = {}
+        if old_name:
+            changes[old_name] = -1
+        if new_name:
+            changes[new_name] = 1
+        name_counts_add(changes, total=bool(new_name) - bool(old_name), shard=shard)
+    ReviewPair.objects.filter(_either(stored.pk), status="open").update(
+        status="obsolete", decided_at=now, decided_by="re-evaluated"
+    )
+    return stored
+
+
+def _review_pairs_again(record_id: int, decision: Decision) -> None:
     for other_id, pair in decision.review_with:
-        a, b = sorted((stored.pk, other_id))
+        a, b = sorted((record_id, other_id))
         # A pair a reviewer already decided stays decided; an obsolete one is opened again.
         ReviewPair.objects.filter(record_a_id=a, record_b_id=b).exclude(status__in=["confirmed", "rejected"]).delete()
         ReviewPair.objects.get_or_create(
@@ -255,27 +384,39 @@ def identity_link_one(*, actor: Actor, record: RecordInput) -> LinkResult:
                 "evidence": pair.evidence,
             },
         )
-    audit(
-        actor=actor,
-        action="identity.link",
-        obj_type="source_record",
-        obj_id=stored.pk,
-        summary={
-            "source": source,
-            "source_key": key,
-            "person": person.pk,
-            "decision": decision.decision,
-            "rule": decision.explanation.get("rule"),
-            "updated": existing is not None,
-        },
+
+
+def name_counts_add(changes: Mapping[str, int], *, total: int, shard: int) -> None:
+    """Add to the stored name counts (`NameFrequency`), names in sorted order then the total, so
+    that concurrent links lock the rows in one order."""
+    rows = [(name[:200], 0, delta) for name, delta in sorted(changes.items()) if delta]
+    if total:
+        rows.append(("", shard % TOTAL_SHARDS, total))
+    if not rows:
+        return
+    nf = connection.ops.quote_name(NameFrequency._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {nf} (name, shard, records) VALUES {', '.join('(%s, %s, %s)' for _ in rows)}"
+            f" ON CONFLICT (name, shard) DO UPDATE SET records = {nf}.records + excluded.records",
+            [x for r in rows for x in r],
+        )
+
+
+def identity_name_counts_rebuild() -> int:
+    """Count every stored record's name again (after a bulk load, or to repair drift); returns the
+    number of distinct names. Run by `identity rebuild`."""
+    counts: Counter[str] = Counter()
+    for name in SourceRecord.objects.values_list("normalized__n_full", flat=True).iterator(chunk_size=20000):
+        if name:
+            counts[str(name)[:200]] += 1
+    NameFrequency.objects.all().delete()
+    NameFrequency.objects.bulk_create(
+        [NameFrequency(name=name, shard=0, records=n) for name, n in counts.items()]
+        + [NameFrequency(name="", shard=0, records=counts.total())],
+        batch_size=5000,
     )
-    publish(
-        "identity_record_linked",
-        person_id=person.pk,
-        dealer_id=dealer_id,
-        properties={"source": source, "decision": decision.decision, "updated": existing is not None},
-    )
-    return _result(stored, created=existing is None, replayed=False)
+    return len(counts)
 
 
 def _either(record_id: int) -> Q:
@@ -283,21 +424,27 @@ def _either(record_id: int) -> Q:
 
 
 def _person_for(
-    actor: Actor, decision: Decision, source: str, fields: Mapping[str, str], row: Mapping[str, Any]
-) -> Person:
+    actor: Actor,
+    decision: Decision,
+    source: str,
+    fields: Mapping[str, str],
+    row: Mapping[str, Any],
+    phone_holders: set[int],
+) -> int:
+    """The person id to link to: the decided one (given the record's mobile if it lacks it) or a
+    new person."""
     if decision.person_id is not None:
-        person = Person(pk=decision.person_id)  # only its id is needed to link
         phone = row.get("s_phone")
         linked_by_phone = "phone" in str(decision.explanation.get("rule", "")).split("+")
-        if phone and phone.startswith("+86") and not linked_by_phone:
+        if phone and phone.startswith("+86") and not linked_by_phone and decision.person_id not in phone_holders:
             # A landline or an invalid mobile stays in the record only.
             with contextlib.suppress(FieldError):
-                person_add_phone(actor=actor, person=person, phone=phone)
-        return person
+                person_add_phone(actor=actor, person=Person(pk=decision.person_id), phone=phone)
+        return decision.person_id
     # Only group-wide actors create persons (people.services); a dealer's integration links through
     # the system actor, and the link itself is audited under the integration's name.
     creator = actor if actor.scope == Scope.ALL and actor.has_perm("persons.create") else SYSTEM
-    return person_create(actor=creator, data=person_input(source, fields, row))
+    return int(person_create(actor=creator, data=person_input(source, fields, row)).pk)
 
 
 def _result(stored: SourceRecord, *, created: bool, replayed: bool) -> LinkResult:
@@ -424,9 +571,12 @@ def identity_on_merge(merge: Any) -> None:
     remembering which ones moved so that the unmerge moves exactly those back."""
     survivor_id, absorbed_id = merge.survivor_id, merge.absorbed_id
     moved = list(SourceRecord.objects.filter(person_id=absorbed_id).values_list("id", flat=True))
+    now = timezone.now()
     RecordMove.objects.bulk_create(
         [
-            RecordMove(merge_id=merge.pk, record_id=r, from_person_id=absorbed_id, to_person_id=survivor_id)
+            RecordMove(
+                merge_id=merge.pk, record_id=r, from_person_id=absorbed_id, to_person_id=survivor_id, moved_at=now
+            )
             for r in moved
         ]
     )
@@ -436,13 +586,18 @@ def identity_on_merge(merge: Any) -> None:
 
 
 def identity_on_unmerge(merge: Any) -> None:
-    """Move the records the merge moved back to the restored person (those still on the survivor)."""
-    moves = RecordMove.objects.filter(merge_id=merge.pk)
+    """Move the records the merge moved back to the restored person (those still on the survivor).
+
+    The moves stay as lineage: each is stamped `restored_at`, or keeps a note saying why its record
+    stayed where it is (it was moved on since, by a rebuild or a re-evaluation)."""
+    now = timezone.now()
+    moves = RecordMove.objects.filter(merge_id=merge.pk, restored_at__isnull=True, note="")
     for from_person, to_person in set(moves.values_list("from_person_id", "to_person_id")):
-        ids = list(
-            moves.filter(from_person_id=from_person, record__person_id=to_person).values_list("record_id", flat=True)
-        )
+        pair = moves.filter(from_person_id=from_person, to_person_id=to_person)
+        back = pair.filter(record__person_id=to_person)
+        ids = list(back.values_list("record_id", flat=True))
         SourceRecord.objects.filter(pk__in=ids).update(person_id=from_person)
         Identifier.objects.filter(record_id__in=ids).update(person_id=from_person)
         BlockKey.objects.filter(record_id__in=ids).update(person_id=from_person)
-    moves.delete()
+        pair.filter(record_id__in=ids).update(restored_at=now)
+        pair.exclude(record_id__in=ids).update(note=f"not on person {to_person} any more: left where it is")

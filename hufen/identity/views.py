@@ -6,16 +6,23 @@ from django.contrib import messages
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from hufen.common.errors import NotFound, PermissionDenied
 from hufen.common.pii import FieldError
 from hufen.console.access import ConsoleRequest, console_view
-from hufen.identity.selectors import review_open_count, review_queue
+from hufen.identity.selectors import BANDS, review_open_count, review_queue, review_sources
 from hufen.identity.services import review_confirm, review_reject
 
 STATUSES = ("open", "confirmed", "rejected")
+BAND_LABELS = {
+    "high": gettext_lazy("High (≥ 0.90)"),
+    "medium": gettext_lazy("Medium (0.70–0.90)"),
+    "low": gettext_lazy("Low (< 0.70)"),
+}
 
 
 @console_view("identity.review")
@@ -23,12 +30,38 @@ def review_list(request: ConsoleRequest) -> HttpResponse:
     status = request.GET.get("status", "open")
     if status not in STATUSES:
         status = "open"
+    source = request.GET.get("source", "").strip()[:40]
+    band = request.GET.get("band", "")
+    band = band if band in BANDS else ""
+    after, before = request.GET.get("after", "")[:80], request.GET.get("before", "")[:80]
     try:
-        pairs = review_queue(actor=request.actor, status=status)
+        try:
+            page = review_queue(
+                actor=request.actor, status=status, source=source, band=band, after=after, before=before
+            )
+        except FieldError as exc:
+            # A damaged page link: say so and show the first page.
+            messages.error(request, _("Not done: %(reason)s") % {"reason": f"{exc.field}: {exc.reason}"})
+            page = review_queue(actor=request.actor, status=status, source=source, band=band)
         open_count = review_open_count(actor=request.actor)
+        sources = review_sources(actor=request.actor, status=status)
     except PermissionDenied:
         return render(request, "console/forbidden.html", {"perm": "identity.review"}, status=403)
-    context = {"nav": "identity", "pairs": pairs, "status": status, "statuses": STATUSES, "open_count": open_count}
+    filters = {k: v for k, v in (("status", status), ("source", source), ("band", band)) if v}
+    context = {
+        "nav": "identity",
+        "pairs": page.pairs,
+        "status": status,
+        "statuses": STATUSES,
+        "open_count": open_count,
+        "source": source,
+        "sources": sources,
+        "band": band,
+        "bands": [(code, BAND_LABELS[code]) for code in BANDS],
+        "filters": urlencode(filters),
+        "next_url": "?" + urlencode({**filters, "after": page.next_cursor}) if page.next_cursor else "",
+        "previous_url": "?" + urlencode({**filters, "before": page.previous_cursor}) if page.previous_cursor else "",
+    }
     return render(request, "identity/review.html", context)
 
 

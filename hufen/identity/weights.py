@@ -1,9 +1,10 @@
 """The trained Fellegi–Sunter weights, stored and applied one pair at a time for online linking.
 
-`extract` reads the prior and the m/u probabilities of every comparison level from a trained Splink
-linker (batch `resolve`, `hufen identity train` or `rebuild`); `ModelParameters` keeps them, newest
-first. `score_pair` computes the same comparison levels as `model.py` in Python for two prepared
-rows and sums the log2 Bayes factors, so the online decision uses the batch model's weights.
+`extract` reads the prior and the m/u probabilities of every comparison level from the model the
+batch engine trained (`model.py`: batch `resolve`, `hufen identity train` or `rebuild`);
+`ModelParameters` keeps them, newest first. `score_pair` computes the same comparison levels as
+`model.py` in Python for two prepared rows and sums the log2 Bayes factors, so the online decision
+uses the batch model's weights.
 
 Without a trained model in the database, the bundled `default_weights.json` is used: it was trained
 with `hufen identity train --synthetic 20000 --output hufen/identity/default_weights.json`.
@@ -27,29 +28,23 @@ Row = Mapping[str, Any]
 Predicate = Callable[[Row, Row], bool]
 
 
-def extract(linker: Any, *, merge: float, review: float) -> dict[str, Any]:
-    """The model as JSON: prior, thresholds, and for each comparison its levels with m and u."""
-    settings = linker._settings_obj
-    comparisons: list[dict[str, Any]] = []
-    for comparison in settings.comparisons:
-        levels = []
-        for level in comparison.comparison_levels:
-            if level.is_null_level:
-                continue
-            levels.append(
-                {
-                    "gamma": level.comparison_vector_value,
-                    "label": level.label_for_charts,
-                    "m": level.m_probability,
-                    "u": level.u_probability,
-                }
-            )
-        comparisons.append({"name": comparison.output_column_name, "levels": levels})
+def extract(model: Any, *, merge: float, review: float) -> dict[str, Any]:
+    """The model as JSON: prior, thresholds, and for each comparison its levels with m and u
+    (`model.Model`: each comparison's `m` / `u` are indexed by gamma, 0 the else level)."""
     return {
         "format": FORMAT_VERSION,
-        "prior": settings._probability_two_random_records_match,
+        "prior": model.prior,
         "thresholds": {"merge": merge, "review": review},
-        "comparisons": comparisons,
+        "comparisons": [
+            {
+                "name": c.name,
+                "levels": [
+                    {"gamma": gamma, "label": c.label(gamma), "m": c.m[gamma], "u": c.u[gamma]}
+                    for gamma in range(c.count - 1, -1, -1)
+                ],
+            }
+            for c in model.comparisons
+        ],
     }
 
 

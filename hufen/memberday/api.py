@@ -15,13 +15,13 @@ from ninja import Field, Query, Router, Schema
 from ninja.responses import Status
 
 from hufen.api.auth import actor_of
-from hufen.api.errors import with_errors
-from hufen.api.idempotency import run_idempotent
+from hufen.api.errors import ApiError, with_errors
+from hufen.api.idempotency import Outcome, caller_scope, idempotency_key, request_hash, run_idempotent
 from hufen.api.pagination import PageParams, paginate
 from hufen.api.types import Text
 from hufen.common.errors import NotFound
 from hufen.memberday import dashboard, live, selectors
-from hufen.memberday.checkin import memberday_check_in, memberday_task_complete
+from hufen.memberday.checkin import KeyConflict, RequestKey, memberday_check_in, memberday_task_complete
 from hufen.memberday.models import CheckIn, Occurrence, Offer, Session, SessionSignup, Task, TaskCompletion
 from hufen.memberday.sessions import session_create, session_mark_attendance, session_sign_up
 from hufen.membership import selectors as membership_selectors
@@ -109,7 +109,11 @@ class CheckInOut(Schema):
     day: dt.date
     member_id: int
     points: int
-    entry_id: int | None
+    entry_id: int | None = Field(description="The ledger entry that paid the points; null while pending.")
+    points_status: Literal["pending", "awarded", "skipped", "none"] = Field(
+        description="pending: the points are on their way (paid within seconds, in a batch); awarded: "
+        "in the ledger (entry_id); skipped: the member was no longer active; none: nothing to pay."
+    )
     checked_in_at: dt.datetime
     created: bool = Field(description="False when the member had already checked in (the first check-in).")
 
@@ -122,6 +126,7 @@ class CheckInOut(Schema):
             member_id=c.member_id,
             points=c.points,
             entry_id=c.entry_id,
+            points_status=c.points_status,  # type: ignore[arg-type]
             checked_in_at=c.checked_in_at,
             created=created,
         )
@@ -140,6 +145,7 @@ class MemberDayOut(Schema):
     is_today: bool
     seconds_to_start: int
     checked_in: bool
+    checkin_points_status: str = Field(description='"pending", "awarded", "skipped", "none"; "" before checking in.')
     tasks: list[TaskStateOut]
     offers: list[OfferOut]
 
@@ -248,6 +254,7 @@ class FiguresOut(Schema):
     members: int
     share_active: float | None
     points_awarded: int
+    points_pending: int = Field(description="Check-in points on their way (paid in batches within seconds).")
     sessions: int
     signups: int
     attendance: int
@@ -322,16 +329,24 @@ def occurrences_get(request: HttpRequest, occurrence_id: int) -> OccurrenceDetai
     summary="Check a member in to today's Member Day (brand time)",
 )
 def check_in(request: HttpRequest, response: HttpResponse, payload: CheckInIn) -> Status[dict[str, Any]]:
+    """Idempotent by its natural key (one check-in per member and Member Day): a retry is answered
+    from the check-in itself; an `Idempotency-Key` is honoured (same key, same request: the first
+    answer again; same key, another request: 409) without a separate lookup."""
     actor = actor_of(request)
-
-    def create() -> tuple[int, dict[str, Any]]:
-        result = memberday_check_in(actor=actor, member_id=payload.member_id, channel=payload.channel)
-        out = CheckInOut.of(result.checkin, result.checkin.occurrence, result.created)
-        return (201 if result.created else 200), out.model_dump(mode="json")
-
-    outcome = run_idempotent(request, payload=payload.model_dump(mode="json"), create=create)
+    body = payload.model_dump(mode="json")
+    key = idempotency_key(request)
+    request_key = RequestKey(caller_scope(actor), key, request_hash(request, body)) if key is not None else None
+    try:
+        result = memberday_check_in(
+            actor=actor, member_id=payload.member_id, channel=payload.channel, request_key=request_key
+        )
+    except KeyConflict as exc:
+        raise ApiError(
+            409, "idempotency_conflict", "Idempotency-Key was already used for a different request.", {"key": exc.key}
+        ) from exc
     live.presence_touch(payload.member_id)
-    return outcome.to_status(response)
+    out = CheckInOut.of(result.checkin, result.checkin.occurrence, result.created)
+    return Outcome(201 if result.created else 200, out.model_dump(mode="json"), result.replayed).to_status(response)
 
 
 @router.get("/members/{int:member_id}/today", response=with_errors({200: MemberDayOut}), summary="A member's day")
@@ -345,6 +360,7 @@ def member_today(request: HttpRequest, member_id: int) -> MemberDayOut:
         is_today=view.is_today,
         seconds_to_start=view.seconds_to_start,
         checked_in=view.checked_in,
+        checkin_points_status=view.points_status,
         tasks=[TaskStateOut(kind=t.kind, title=t.title, points=t.points, done=t.done) for t in view.tasks],
         offers=[OfferOut.of(o) for o in view.offers],
     )

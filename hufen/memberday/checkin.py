@@ -1,16 +1,21 @@
 """The Member Day hot path: check-in, and task completion (the same shape, off the hot path).
 
 `memberday_check_in` is what thousands of owners tap within minutes of midnight, so it is kept to a
-fixed, small number of queries in one transaction:
+fixed, small number of statements in one short transaction:
 
-1. the member with its program, brand and home dealer (one query, the dealer as a subquery);
-2. the brand's occurrence whose UTC window contains `now` (one query on a unique index);
-3. the points award through the ledger (`points_award`: account row lock, idempotency, lot, audit,
-   event, tier check), keyed `memberday:<occurrence>:checkin` so that a concurrent double tap is
-   one award: the second waits on the account lock and replays the first entry;
-4. the check-in row under a savepoint: the unique (occurrence, member) constraint makes the loser
-   of a race (or a later tap) return the first check-in instead of writing;
-5. audit + `memberday_checked_in` event (ONE DATA); the live counter is bumped after commit.
+1. one read: the member with its program, brand and home dealer, the brand's Member Day containing
+   `now`, the member's check-in of that day if there is one, and — when the caller sent an
+   `Idempotency-Key` — what that key answered before (all as subqueries of one statement). A repeat
+   tap or a retry is answered by this read alone;
+2. the check-in row under a savepoint (`points_status` "pending"): the unique (occurrence, member)
+   constraint makes the loser of a race return the first check-in instead of writing;
+3. audit + `memberday_checked_in` event (the outbox of ONE DATA) + the key's record; the live counter
+   is bumped after commit.
+
+The points are paid seconds later by the award drain (`awards.memberday_award_pending`), many
+check-ins per ledger transaction through `membership.ledger_batch.points_award_batch`, keyed
+`memberday:<occurrence>:checkin` per account — the same key the synchronous award used, so a
+check-in is paid at most once whichever path paid it.
 """
 
 from __future__ import annotations
@@ -19,13 +24,14 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from hufen.common.actors import Actor
 from hufen.common.audit import audit
 from hufen.common.errors import FieldError, NotFound
 from hufen.common.events import publish
+from hufen.common.models import IdempotencyRecord
 from hufen.memberday import live
 from hufen.memberday.access import needs_scope_check, require_act_for
 from hufen.memberday.models import CheckIn, Occurrence, Task, TaskCompletion
@@ -42,6 +48,7 @@ CHANNELS = frozenset({"app", "h5", "wechat", "api", "dealer"})
 class CheckInResult:
     checkin: CheckIn
     created: bool
+    replayed: bool = False  # answered from an earlier request with the same Idempotency-Key
 
 
 @dataclass(frozen=True)
@@ -63,9 +70,28 @@ def home_dealer_subquery() -> Subquery:
     )
 
 
-def _member(actor: Actor, member_id: int, now: dt.datetime | None = None) -> Member:
+def _member(
+    actor: Actor, member_id: int, now: dt.datetime | None = None, *, extra: dict[str, Subquery] | None = None
+) -> Member:
     """The member, its brand, its home dealer, whether the actor may act for it and — when `now` is
     given — the id, date and points of its brand's Member Day containing `now`: one query."""
+    member = member_queryset(actor, member_id, now, extra=extra).first()
+    return _checked(actor, member_id, member)
+
+
+def _checked(actor: Actor, member_id: int, member: Member | None) -> Member:
+    if member is None:
+        raise NotFound(f"member {member_id} does not exist or is outside your data scope")
+    require_act_for(actor, member_id=member.pk, person_id=member.person_id, in_scope=getattr(member, "in_scope", None))
+    if member.status != "active":
+        raise FieldError("member", f"member {member.number} is {member.status}")
+    return member
+
+
+def member_queryset(
+    actor: Actor, member_id: int, now: dt.datetime | None = None, *, extra: dict[str, Subquery] | None = None
+) -> QuerySet[Member]:
+    """The query `_member` runs (the hot read compiles it once per actor, see hotread.py)."""
     qs = Member.objects.select_related("program__brand").annotate(home_dealer_id=home_dealer_subquery())
     if needs_scope_check(actor):
         qs = qs.annotate(in_scope=Exists(Person.objects.visible_to(actor).filter(pk=OuterRef("person_id"))))
@@ -76,13 +102,9 @@ def _member(actor: Actor, member_id: int, now: dt.datetime | None = None) -> Mem
             day_date=Subquery(today.values("day")[:1]),
             day_points=Subquery(today.values("checkin_points")[:1]),
         )
-    member = qs.filter(pk=member_id).first()
-    if member is None:
-        raise NotFound(f"member {member_id} does not exist or is outside your data scope")
-    require_act_for(actor, member_id=member.pk, person_id=member.person_id, in_scope=getattr(member, "in_scope", None))
-    if member.status != "active":
-        raise FieldError("member", f"member {member.number} is {member.status}")
-    return member
+    if extra:
+        qs = qs.annotate(**extra)
+    return qs.filter(pk=member_id)
 
 
 def occurrence_on_day(member: Member, now: dt.datetime) -> Occurrence:
@@ -114,34 +136,120 @@ def _channel(channel: str) -> str:
     return channel
 
 
+@dataclass(frozen=True)
+class RequestKey:
+    """An `Idempotency-Key` sent with a check-in: the caller's scope, the key, the request's digest."""
+
+    scope: str
+    key: str
+    digest: str
+
+
+def _checkin_read(actor: Actor, member_id: int, now: dt.datetime, request_key: RequestKey | None) -> Member:
+    """`_member` plus, in the same statement, the member's check-in of today (if any) and what the
+    `Idempotency-Key` answered before (if it was used): the repeat tap is answered by this one read.
+    Its SQL is compiled once per actor and kept (hotread.py): building it costs more CPU than running it."""
+    from hufen.memberday.hotread import compiled_read
+
+    member = compiled_read(
+        actor,
+        member_id,
+        now,
+        (request_key.scope, request_key.key) if request_key else None,
+        lambda m, n, key: checkin_queryset(actor, m, n, key),
+    )
+    return _checked(actor, member_id, member)
+
+
+def checkin_queryset(actor: Actor, member_id: int, now: dt.datetime, key: tuple[str, str] | None) -> QuerySet[Member]:
+    mine = CheckIn.objects.filter(
+        member_id=OuterRef("pk"),
+        occurrence__brand_id=OuterRef("program__brand_id"),
+        occurrence__starts_at__lte=now,
+        occurrence__ends_at__gt=now,
+    )
+    extra: dict[str, Subquery] = {f"ci_{f}": Subquery(mine.values(f)[:1]) for f in CHECKIN_COLUMNS}
+    if key is not None:
+        record = IdempotencyRecord.objects.filter(scope=key[0], key=key[1])
+        extra["key_status"] = Subquery(record.values("status_code")[:1])
+        extra["key_digest"] = Subquery(record.values("request_hash")[:1])
+    return member_queryset(actor, member_id, now, extra=extra)
+
+
+CHECKIN_COLUMNS = ("id", "points", "entry_id", "checked_in_at", "points_status")
+
+
+def _read_checkin(member: Member, occurrence: Occurrence) -> CheckIn | None:
+    if getattr(member, "ci_id", None) is None:
+        return None
+    checkin = CheckIn(occurrence=occurrence, member_id=member.pk, person_id=member.person_id)
+    for f in CHECKIN_COLUMNS:
+        setattr(checkin, "pk" if f == "id" else f, getattr(member, f"ci_{f}"))
+    return checkin
+
+
+def _remember_key(request_key: RequestKey | None, status: int, checkin: CheckIn) -> None:
+    """Keep what the key answered, so that the same key with another request is a conflict."""
+    if request_key is None:
+        return
+    record = IdempotencyRecord(
+        scope=request_key.scope,
+        key=request_key.key,
+        request_hash=request_key.digest,
+        status_code=status,
+        response={"checkin_id": checkin.pk},
+    )
+    if status == 200:
+        # Nothing was created: a concurrent retry may have stored the same answer; keep one.
+        IdempotencyRecord.objects.bulk_create([record], ignore_conflicts=True)
+        return
+    try:
+        with transaction.atomic():
+            record.save()
+    except IntegrityError as exc:
+        # The key was taken meanwhile by another request: this check-in is undone with the error.
+        raise KeyConflict(request_key.key) from exc
+
+
+class KeyConflict(Exception):
+    """The `Idempotency-Key` was already used for a different request."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"Idempotency-Key {key!r} was already used for a different request")
+
+
 @transaction.atomic
 def memberday_check_in(
-    *, actor: Actor, member_id: int, channel: str = "app", now: dt.datetime | None = None
+    *,
+    actor: Actor,
+    member_id: int,
+    channel: str = "app",
+    now: dt.datetime | None = None,
+    request_key: RequestKey | None = None,
 ) -> CheckInResult:
-    """Check the member in to today's Member Day (brand time); a repeat returns the first check-in."""
+    """Check the member in to today's Member Day (brand time); a repeat returns the first check-in.
+
+    The points are not paid here: the check-in is recorded as `pending` and the award drain pays it
+    in a batch seconds later (awards.py). A retry is answered from the natural key (occurrence,
+    member); an `Idempotency-Key` that answered before answers the same again, and the same key with
+    another request is a `KeyConflict`.
+    """
     now = now or timezone.now()
     channel = _channel(channel)
-    member = _member(actor, member_id, now)
+    member = _checkin_read(actor, member_id, now, request_key)
     occurrence = occurrence_on_day(member, now)
-    try:
-        entry_id: int | None = None
-        if occurrence.checkin_points:
-            entry = points_award(
-                actor=actor,
-                member=member,
-                amount=occurrence.checkin_points,
-                reason="check_in",
-                idempotency_key=f"memberday:{occurrence.pk}:checkin",
-                ref_type="memberday_occurrence",
-                ref_id=str(occurrence.pk),
-                now=now,
-            )
-            entry_id = entry.pk
-    except IdempotencyConflict:
-        # The points were changed after this member's first check-in: that check-in stands.
-        return CheckInResult(
-            CheckIn.objects.select_related("occurrence").get(occurrence=occurrence, member_id=member.pk), created=False
-        )
+    key_status = getattr(member, "key_status", None)
+    if request_key is not None and key_status is not None:
+        first = _read_checkin(member, occurrence)
+        if member.key_digest != request_key.digest or first is None:  # type: ignore[attr-defined]
+            raise KeyConflict(request_key.key)
+        return CheckInResult(first, created=key_status == 201, replayed=True)
+    existing = _read_checkin(member, occurrence)
+    if existing is not None:
+        _remember_key(request_key, 200, existing)
+        return CheckInResult(existing, created=False)
+    points = occurrence.checkin_points
     try:
         with transaction.atomic():
             checkin = CheckIn.objects.create(
@@ -149,23 +257,24 @@ def memberday_check_in(
                 member_id=member.pk,
                 person_id=member.person_id,
                 dealer_id=getattr(member, "home_dealer_id", None),
-                points=occurrence.checkin_points,
-                entry_id=entry_id,
+                points=points,
+                entry_id=None,
                 channel=channel,
                 actor_label=actor.label[:150],
                 checked_in_at=now,
+                points_status="pending" if points else "none",
             )
     except IntegrityError:
+        # A concurrent tap won the unique (occurrence, member): answer with its check-in.
         first = CheckIn.objects.select_related("occurrence").get(occurrence=occurrence, member_id=member.pk)
-        # Whatever this call wrote (an award, if the first check-in paid nothing) is undone with it.
-        transaction.set_rollback(True)
+        _remember_key(request_key, 200, first)
         return CheckInResult(first, created=False)
     audit(
         actor=actor,
         action="memberday.check_in",
         obj_type="memberday_checkin",
         obj_id=checkin.pk,
-        summary={"occurrence_id": occurrence.pk, "member_id": member.pk, "points": checkin.points},
+        summary={"occurrence_id": occurrence.pk, "member_id": member.pk, "points": points},
     )
     publish(
         "memberday_checked_in",
@@ -178,10 +287,12 @@ def memberday_check_in(
             "day": occurrence.day.isoformat(),
             "brand": member.program.brand.code,
             "member_id": member.pk,
-            "points": checkin.points,
-            "entry_id": entry_id,
+            "checkin_id": checkin.pk,
+            "points": points,
+            "points_status": checkin.points_status,
         },
     )
+    _remember_key(request_key, 201, checkin)
     occurrence_id = occurrence.pk
     transaction.on_commit(lambda: live.record_checkin(occurrence_id))
     return CheckInResult(checkin, created=True)

@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
@@ -39,6 +39,7 @@ class Figures:
     members: int
     share_active: float | None
     points_awarded: int
+    points_pending: int  # check-in points on their way (the award drain pays them within seconds)
     sessions: int
     signups: int
     attendance: int
@@ -56,7 +57,10 @@ def figures(actor: Actor, occurrence: Occurrence) -> Figures:
         completions.exclude(member_id__in=checkins.values("member_id")).values("member_id").distinct().count()
     )
     members = members_visible_to(actor).filter(program__brand_id=occurrence.brand_id, status="active").count()
-    points = (checkins.aggregate(s=Sum("points"))["s"] or 0) + (completions.aggregate(s=Sum("points"))["s"] or 0)
+    paid = checkins.aggregate(
+        s=Sum("points", filter=~Q(points_status="pending")), p=Sum("points", filter=Q(points_status="pending"))
+    )
+    points = (paid["s"] or 0) + (completions.aggregate(s=Sum("points"))["s"] or 0)
     sessions = sessions_visible_to(actor).filter(occurrence=occurrence)
     signups = SessionSignup.objects.filter(session__in=sessions.values("id"))
     active = n_checkins + extra_active
@@ -68,6 +72,7 @@ def figures(actor: Actor, occurrence: Occurrence) -> Figures:
         members=members,
         share_active=round(active / members, 4) if members else None,
         points_awarded=int(points),
+        points_pending=int(paid["p"] or 0),
         sessions=sessions.count(),
         signups=signups.count(),
         attendance=signups.filter(attended_at__isnull=False).count(),

@@ -50,7 +50,18 @@ class Occurrence(models.Model):
 
 
 class CheckIn(models.Model):
-    """One per member per occurrence: the unique constraint is what makes a double tap safe."""
+    """One per member per occurrence: the unique constraint is what makes a double tap safe.
+
+    Its points are paid after the check-in commits, in batches (`awards.memberday_award_pending`):
+    `points_status` is "pending" until the ledger entry exists, then "awarded" with `entry_id`.
+    """
+
+    POINTS_STATUS_CHOICES = [
+        ("pending", "Points on their way"),
+        ("awarded", "Points awarded"),
+        ("skipped", "Not awarded: the member was no longer active"),
+        ("none", "No points to award"),
+    ]
 
     occurrence = models.ForeignKey(Occurrence, on_delete=models.PROTECT, related_name="checkins")
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="+")
@@ -61,11 +72,19 @@ class CheckIn(models.Model):
     channel = models.CharField(max_length=20)
     actor_label = models.CharField(max_length=150)
     checked_in_at = models.DateTimeField()
+    points_status = models.CharField(
+        max_length=10, choices=POINTS_STATUS_CHOICES, default="awarded", db_default="awarded"
+    )
 
     class Meta:
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["occurrence", "member"], name="uniq_memberday_checkin")]
-        indexes = [models.Index(fields=["occurrence", "checked_in_at"]), models.Index(fields=["occurrence", "dealer"])]
+        indexes = [
+            models.Index(fields=["occurrence", "checked_in_at"]),
+            models.Index(fields=["occurrence", "dealer"]),
+            # The award drain's queue: only the few pending rows are in this index.
+            models.Index(fields=["id"], condition=models.Q(points_status="pending"), name="memberday_checkin_pending"),
+        ]
 
     def __str__(self) -> str:
         return f"check-in {self.member_id} @ {self.occurrence_id}"

@@ -111,6 +111,8 @@ class MemberDayView:
     is_today: bool
     seconds_to_start: int
     checked_in: bool
+    # The check-in's points: "pending" (on their way), "awarded", "skipped", "none"; "" if not checked in.
+    points_status: str = ""
     tasks: list[TaskState] = field(default_factory=list)
     offers: list[Offer] = field(default_factory=list)
     sessions: list[Session] = field(default_factory=list)
@@ -133,7 +135,12 @@ def member_day_view(*, member: Member, now: dt.datetime | None = None, city: str
     if occurrence is None:
         return MemberDayView(occurrence=None, is_today=False, seconds_to_start=0, checked_in=False)
     is_today = occurrence.starts_at <= now
-    checked_in = CheckIn.objects.filter(occurrence=occurrence, member_id=member.pk).exists()
+    points_status = (
+        CheckIn.objects.filter(occurrence=occurrence, member_id=member.pk)
+        .values_list("points_status", flat=True)
+        .first()
+    )
+    checked_in = points_status is not None
     done = set(
         TaskCompletion.objects.filter(occurrence=occurrence, member_id=member.pk).values_list("task_id", flat=True)
     )
@@ -155,6 +162,7 @@ def member_day_view(*, member: Member, now: dt.datetime | None = None, city: str
         is_today=is_today,
         seconds_to_start=max(0, int((occurrence.starts_at - now).total_seconds())),
         checked_in=checked_in,
+        points_status=points_status or "",
         tasks=tasks,
         offers=offers,
         sessions=sessions,

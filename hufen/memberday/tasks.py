@@ -5,6 +5,7 @@ from __future__ import annotations
 from django_tasks import task
 
 from hufen.common.actors import SYSTEM
+from hufen.memberday.awards import memberday_award_pending
 from hufen.memberday.services import memberday_schedule
 from hufen.org.models import Brand
 
@@ -25,3 +26,9 @@ def memberday_schedule_all(*, months: int = MONTHS_AHEAD) -> dict[str, list[str]
 @task()
 def schedule_task() -> dict[str, list[str]]:
     return memberday_schedule_all()
+
+
+@task()
+def award_pending_task() -> dict[str, object]:
+    """Pay the pending check-ins (the scheduler starts it every few seconds; safe to run twice)."""
+    return memberday_award_pending(actor=SYSTEM).as_dict()

@@ -13,6 +13,12 @@ transaction as the award, under the member's account lock; the award's idempoten
 never award twice, and caps are counted under the same lock so concurrent jobs cannot both slip under
 them. Decisions are kept for skips too (capped, conditions not met, not a member), so every outcome
 can be explained.
+
+Batched. Each read batch of events is judged in ONE transaction (`judge_members`): the accounts of
+its members are locked in id order, decisions already taken and the caps' usage are read in one query
+each, the awards go through the ledger's set-based path (`ledger_batch.points_award_batch`) and the
+decisions are bulk inserted. The tier-upgrade check runs once per member and batch, so a member who
+crosses a threshold in the middle of a batch earns the new multiplier from the next batch on.
 """
 
 from __future__ import annotations
@@ -28,17 +34,16 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Sum
 from django.utils import timezone
 
 from hufen.common.actors import SYSTEM, Actor
-from hufen.membership.errors import IdempotencyConflict
-from hufen.membership.ledger import lock_account, points_award
+from hufen.membership.ledger_batch import AwardItem, points_award_batch
 from hufen.membership.models import (
     EarningCursor,
     EarningDecision,
     EarningRule,
     Member,
+    PointsAccount,
     PointsEntry,
 )
 from hufen.membership.programs import zone_of
@@ -265,13 +270,13 @@ def _judge_all(
                     result.outcomes[outcome] += 1
                     continue
                 work.setdefault(member.pk, (member, []))[1].append((rule, event))
-        for member, pairs in work.values():
-            for decision in judge_member(actor=actor, member=member, pairs=pairs):
-                if decision is None:
-                    result.already_decided += 1
-                else:
-                    result.outcomes[decision.outcome] += 1
-                    result.points += decision.points
+        # One ledger transaction for the whole batch (set-based awards, one lock per account).
+        for decision in judge_members(actor=actor, work=work) if work else []:
+            if decision is None:
+                result.already_decided += 1
+            else:
+                result.outcomes[decision.outcome] += 1
+                result.points += decision.points
         # A concurrent job may have logged the same skip: the unique index keeps one.
         EarningDecision.objects.bulk_create(skipped, ignore_conflicts=True)
 
@@ -320,94 +325,121 @@ def _period_bounds(rule: EarningRule, ts: dt.datetime, period: str) -> tuple[dt.
     )
 
 
-def _used(rule: EarningRule, member: Member, ts: dt.datetime, period: str) -> tuple[int, int]:
-    start, end = _period_bounds(rule, ts, period)
-    row = EarningDecision.objects.filter(
-        rule=rule, member=member, event_ts__gte=start, event_ts__lt=end, outcome__in=AWARDED
-    ).aggregate(n=Count("id"), p=Sum("points"))
-    return int(row["n"] or 0), int(row["p"] or 0)
+def _bucket(rule: EarningRule, member_id: int, ts: dt.datetime, period: str) -> tuple[int, int, str, dt.datetime]:
+    return (rule.pk, member_id, period, _period_bounds(rule, ts, period)[0])
 
 
-def _cap_check(rule: EarningRule, member: Member, ts: dt.datetime, amount: int) -> tuple[int, str]:
-    """How many points the caps leave for this award (0: skip), and why it was cut."""
-    for period, count_cap, points_cap in (
-        ("day", rule.daily_cap_count, rule.daily_cap_points),
-        ("month", rule.monthly_cap_count, rule.monthly_cap_points),
-    ):
-        if count_cap is None and points_cap is None:
-            continue
-        n, used = _used(rule, member, ts, period)
-        if count_cap is not None and n >= count_cap:
-            return 0, f"{period} cap of {count_cap} awards reached"
-        if points_cap is not None:
-            left = points_cap - used
-            if left <= 0:
-                return 0, f"{period} cap of {points_cap} points reached"
-            if amount > left:
-                return left, f"{period} cap of {points_cap} points: {used} already earned"
-    return amount, ""
+def _has_caps(rule: EarningRule) -> bool:
+    caps = (rule.daily_cap_count, rule.monthly_cap_count, rule.daily_cap_points, rule.monthly_cap_points)
+    return any(c is not None for c in caps)
+
+
+class _Usage:
+    """Awards already counted against the caps, per (rule, member, period, period start): read in
+    one query under the account locks, then kept up to date as this batch decides."""
+
+    def __init__(self, pairs: list[tuple[Member, EarningRule, StreamEvent]]) -> None:
+        self.used: dict[tuple[int, int, str, dt.datetime], list[int]] = defaultdict(lambda: [0, 0])
+        capped = [(m, r, e) for m, r, e in pairs if _has_caps(r)]
+        if not capped:
+            return
+        windows = [_period_bounds(r, e.ts, p) for _, r, e in capped for p in ("day", "month")]
+        rules = {r.pk: r for _, r, _ in capped}
+        rows = EarningDecision.objects.filter(
+            rule_id__in=rules,
+            member_id__in={m.pk for m, _, _ in capped},
+            outcome__in=AWARDED,
+            event_ts__gte=min(w[0] for w in windows),
+            event_ts__lt=max(w[1] for w in windows),
+        ).values_list("rule_id", "member_id", "event_ts", "points")
+        for rule_id, member_id, ts, points in rows:
+            self.add(rules[rule_id], member_id, ts, points)
+
+    def add(self, rule: EarningRule, member_id: int, ts: dt.datetime, points: int) -> None:
+        for period in ("day", "month"):
+            cell = self.used[_bucket(rule, member_id, ts, period)]
+            cell[0] += 1
+            cell[1] += points
+
+    def allowed(self, rule: EarningRule, member_id: int, ts: dt.datetime, amount: int) -> tuple[int, str]:
+        """How many points the caps leave for this award (0: skip), and why it was cut."""
+        for period, count_cap, points_cap in (
+            ("day", rule.daily_cap_count, rule.daily_cap_points),
+            ("month", rule.monthly_cap_count, rule.monthly_cap_points),
+        ):
+            if count_cap is None and points_cap is None:
+                continue
+            n, used = self.used.get(_bucket(rule, member_id, ts, period), (0, 0))
+            if count_cap is not None and n >= count_cap:
+                return 0, f"{period} cap of {count_cap} awards reached"
+            if points_cap is not None:
+                left = points_cap - used
+                if left <= 0:
+                    return 0, f"{period} cap of {points_cap} points reached"
+                if amount > left:
+                    return left, f"{period} cap of {points_cap} points: {used} already earned"
+        return amount, ""
 
 
 @transaction.atomic
-def judge_member(
-    *, actor: Actor, member: Member, pairs: list[tuple[EarningRule, StreamEvent]]
+def judge_members(
+    *, actor: Actor, work: dict[int, tuple[Member, list[tuple[EarningRule, StreamEvent]]]]
 ) -> list[EarningDecision | None]:
-    """Decide one member's (rule, event) pairs in event order, in one transaction."""
-    lock_account(member)  # every award to this member queues here, so caps count a settled ledger
-    return [_judge_locked(actor=actor, rule=rule, event=event, member=member) for rule, event in pairs]
+    """Decide many members' (rule, event) pairs in one transaction, each member's in event order.
 
-
-def _judge_locked(*, actor: Actor, rule: EarningRule, event: StreamEvent, member: Member) -> EarningDecision | None:
-    """The decision, taken while the caller's transaction holds the member's account lock: the
-    decision row cannot appear concurrently, so it is written without a savepoint."""
-    if EarningDecision.objects.filter(rule=rule, event_id=event.event_id).exists():
-        return None
-    # Read fresh: an award earlier in this batch may have upgraded the member (and its multiplier).
-    status, multiplier = Member.objects.values_list("status", "tier__multiplier").get(pk=member.pk)
-    person_id = member.person_id
-    if status != "active":
-        return _save(_decision(rule, event, person_id, member, "member_inactive", detail=f"member is {status}"))
-    if not rule.apply_multiplier:
-        multiplier = Decimal(1)
-    base = rule.points
-    amount = multiplied(base, multiplier)
-    allowed, why = _cap_check(rule, member, event.ts, amount)
-    if allowed <= 0:
-        return _save(_decision(rule, event, person_id, member, "capped", detail=why, base=base, multiplier=multiplier))
-    outcome = "truncated" if allowed < amount else "awarded"
-    key = f"rule:{rule.pk}:{event.event_id}"
-    try:
-        entry = points_award(
-            actor=actor,
-            member=member,
-            amount=allowed,
-            reason=rule.reason,
-            idempotency_key=key,
-            ref_type="event",
-            ref_id=event.event_id,
-        )
-    except IdempotencyConflict:
-        # Awarded before under another amount (the rule changed between a crash and its replay):
-        # the first award stands and is what the log records.
-        entry = PointsEntry.objects.get(account__member=member, idempotency_key=key)
-        allowed = entry.amount
-    detail = why or f"{rule.event} → {base} × {multiplier}"
-    return _save(
-        _decision(
-            rule,
-            event,
-            person_id,
-            member,
-            outcome,
-            detail=detail,
-            base=base,
-            multiplier=multiplier,
-            points=allowed,
-            entry=entry,
+    The members' accounts are locked first (in id order), so every other award to them queues and
+    the caps count a settled ledger; the awards go through the batched ledger path in one go, and the
+    decisions are bulk inserted. None for a pair some other run decided first.
+    """
+    member_ids = sorted(work)
+    list(PointsAccount.objects.select_for_update().filter(member_id__in=member_ids).order_by("id").values("id"))
+    pairs = [(work[mid][0], rule, event) for mid in member_ids for rule, event in work[mid][1]]
+    decided = set(
+        EarningDecision.objects.filter(event_id__in={e.event_id for _, _, e in pairs}).values_list(
+            "rule_id", "event_id"
         )
     )
-
-
-def _save(decision: EarningDecision) -> EarningDecision:
-    decision.save()
-    return decision
+    fresh = {
+        pk: (status, multiplier)
+        for pk, status, multiplier in Member.objects.filter(pk__in=member_ids).values_list(
+            "pk", "status", "tier__multiplier"
+        )
+    }
+    usage = _Usage(pairs)
+    out: list[EarningDecision | None] = []
+    awards: list[tuple[EarningDecision, AwardItem]] = []
+    for member, rule, event in pairs:
+        if (rule.pk, event.event_id) in decided:
+            out.append(None)
+            continue
+        decided.add((rule.pk, event.event_id))
+        status, multiplier = fresh[member.pk]
+        if status != "active":
+            out.append(
+                _decision(rule, event, member.person_id, member, "member_inactive", detail=f"member is {status}")
+            )
+            continue
+        multiplier = multiplier if rule.apply_multiplier else Decimal(1)
+        base = rule.points
+        amount = multiplied(base, multiplier)
+        allowed, why = usage.allowed(rule, member.pk, event.ts, amount)
+        args: dict[str, Any] = {"base": base, "multiplier": multiplier}
+        if allowed <= 0:
+            out.append(_decision(rule, event, member.person_id, member, "capped", detail=why, **args))
+            continue
+        usage.add(rule, member.pk, event.ts, allowed)
+        outcome = "truncated" if allowed < amount else "awarded"
+        detail = why or f"{rule.event} → {base} × {multiplier}"
+        decision = _decision(rule, event, member.person_id, member, outcome, detail=detail, points=allowed, **args)
+        key = f"rule:{rule.pk}:{event.event_id}"
+        awards.append((decision, AwardItem(member.pk, allowed, rule.reason, key, "event", event.event_id)))
+        out.append(decision)
+    results = points_award_batch(actor=actor, items=[item for _, item in awards])
+    for (decision, _), result in zip(awards, results, strict=True):
+        # A conflict: awarded before under another amount (the rule changed between a crash and
+        # its replay): the first award stands and is what the log records.
+        decision.entry = result.entry
+        if result.entry is not None:
+            decision.points = result.entry.amount
+    EarningDecision.objects.bulk_create([d for d in out if d is not None])
+    return out

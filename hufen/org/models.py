@@ -133,6 +133,14 @@ class ApiClient(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # None: every permission of the API-client role (how clients worked before permission sets);
+    # a list: only those permissions, e.g. ["membership.view"] for a read-only CRM sync.
+    permissions = models.JSONField(
+        null=True,
+        blank=True,
+        default=None,
+        help_text="Permission codes this client holds; null = every permission of its role",
+    )
 
     class Meta:
         ordering = ["id"]

@@ -35,7 +35,15 @@ def actor_for_user(user: Any) -> Actor | None:
     return actor_for_staff(staff)
 
 
+def api_client_permissions(client: ApiClient) -> frozenset[str] | None:
+    """The client's permission set, or None when it holds every permission of its role."""
+    if client.permissions is None:
+        return None
+    return frozenset(str(p) for p in client.permissions)
+
+
 def actor_for_api_client(client: ApiClient) -> Actor:
+    """The actor of an integration: its role's permissions, cut down to the client's own set if it has one."""
     return Actor(
         kind="api_client",
         role=Role.API_CLIENT,
@@ -43,6 +51,7 @@ def actor_for_api_client(client: ApiClient) -> Actor:
         api_client_id=client.pk,
         brand_ids=frozenset({client.brand_id}) if client.brand_id else frozenset(),
         dealer_id=client.dealer_id,
+        permission_limit=api_client_permissions(client),
     )
 
 

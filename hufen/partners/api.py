@@ -7,6 +7,7 @@ import datetime as dt
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema
 from ninja.errors import AuthenticationError
 from ninja.responses import Status
@@ -17,7 +18,7 @@ from hufen.api.errors import ApiError, with_errors
 from hufen.api.idempotency import idempotency_key, run_idempotent
 from hufen.api.pagination import PageParams, paginate
 from hufen.common.actors import Actor
-from hufen.common.errors import NotFound
+from hufen.common.errors import FieldError, NotFound
 from hufen.org.models import Brand
 from hufen.partners.coupons import (
     Segment,
@@ -26,13 +27,16 @@ from hufen.partners.coupons import (
     coupon_batch_import,
     coupon_redeem_confirm,
     coupon_settlement,
+    coupons_issue_to_saved_segment,
     coupons_issue_to_segment,
     partner_key_authenticate,
     partner_of,
 )
-from hufen.partners.models import CouponBatch, Merchant, Offer
+from hufen.partners.memberday_coupons import memberday_coupon_attach
+from hufen.partners.models import CouponBatch, Merchant, Offer, SavedSegment
 from hufen.partners.offers import offer_create
 from hufen.partners.reports import brand_monthly_value, value_report
+from hufen.partners.segments import filters_of, saved_segment_members, segment_save, segments_visible_to
 from hufen.partners.selectors import merchant_get, merchants_visible_to
 from hufen.partners.services import merchant_review, merchant_set_status
 
@@ -422,6 +426,21 @@ class SegmentIn(Schema):
     cities: list[str] = Field(default_factory=list, max_length=200, description='Person city, e.g. "杭州市".')
     series: list[str] = Field(default_factory=list, max_length=50, description="Currently owns one of these series.")
     dealer_codes: list[str] = Field(default_factory=list, max_length=500, description="Car delivered by these dealers.")
+    member_since: dt.date | None = Field(None, description="Joined on or before this day (brand time zone).")
+    active_within_days: int | None = Field(None, ge=1, le=366, description="Did something in the last N days.")
+    segment_id: int | None = Field(
+        None, ge=1, le=2**63 - 1, description="A saved segment instead of the filters above (they must be empty)."
+    )
+
+    def filters(self) -> Segment:
+        return Segment(
+            min_tier_rank=self.min_tier_rank,
+            cities=tuple(self.cities),
+            series=tuple(self.series),
+            dealer_codes=tuple(self.dealer_codes),
+            member_since=self.member_since,
+            active_within_days=self.active_within_days,
+        )
 
 
 class IssuedOut(Schema):
@@ -440,11 +459,102 @@ def coupon_batch_issue(request: HttpRequest, batch_id: int, payload: SegmentIn) 
     batch = CouponBatch.objects.filter(pk=min(batch_id, 2**63 - 1)).first()
     if batch is None:
         raise NotFound(f"coupon batch {batch_id} does not exist")
-    segment = Segment(
-        min_tier_rank=payload.min_tier_rank,
-        cities=tuple(payload.cities),
-        series=tuple(payload.series),
-        dealer_codes=tuple(payload.dealer_codes),
-    )
-    issued = coupons_issue_to_segment(actor=actor, batch=batch, segment=segment)
+    if payload.segment_id is not None:
+        if payload.filters() != Segment():
+            raise FieldError("segment_id", _("give either a saved segment or filters, not both"))
+        issued = coupons_issue_to_saved_segment(actor=actor, batch=batch, segment_id=payload.segment_id)
+    else:
+        issued = coupons_issue_to_segment(actor=actor, batch=batch, segment=payload.filters())
     return IssuedOut(batch_id=batch.pk, issued=issued, available=batch.coupons.filter(status="available").count())
+
+
+class SavedSegmentIn(SegmentIn):
+    brand: str = Field(..., max_length=40, description="Brand code")
+    name: str = Field(..., max_length=60)
+
+
+class SavedSegmentOut(Schema):
+    id: int
+    brand: str
+    name: str
+    filters: dict[str, Any]
+    count: int = Field(..., description="Members in the segment now, within your scope")
+    created_by: str
+
+
+def _segment_out(saved: SavedSegment, count: int) -> SavedSegmentOut:
+    return SavedSegmentOut(
+        id=saved.pk,
+        brand=saved.brand.code,
+        name=saved.name,
+        filters=filters_of(saved).describe(),
+        count=count,
+        created_by=saved.created_by,
+    )
+
+
+class SavedSegmentListOut(Schema):
+    items: list[SavedSegmentOut]
+
+
+@router.get("/segments", response=with_errors({200: SavedSegmentListOut}), summary="Saved member segments in scope")
+def segments_list(request: HttpRequest) -> SavedSegmentListOut:
+    actor = actor_of(request)
+    items = [
+        _segment_out(s, saved_segment_members(actor=actor, saved=s).count()) for s in segments_visible_to(actor)[:200]
+    ]
+    return SavedSegmentListOut(items=items)
+
+
+@router.post(
+    "/segments",
+    response=with_errors({201: SavedSegmentOut}),
+    summary="Save a named member segment (HQ, regions and dealers, within their scope) with its live count",
+)
+def segments_create(request: HttpRequest, payload: SavedSegmentIn) -> Status[SavedSegmentOut]:
+    actor = actor_of(request)
+    if payload.segment_id is not None:
+        raise FieldError("segment_id", _("a new segment is given by its filters"))
+    brand = Brand.objects.filter(code=payload.brand).first()
+    if brand is None:
+        raise FieldError("brand", _("unknown brand %(code)s") % {"code": payload.brand})
+    saved, count = segment_save(actor=actor, brand=brand, name=payload.name, segment=payload.filters())
+    return Status(201, _segment_out(saved, count))
+
+
+class MemberDayCouponIn(Schema):
+    occurrence_id: int | None = Field(None, ge=1, le=2**63 - 1, description="A Member Day; empty = every Member Day.")
+    min_tier_rank: int = Field(0, ge=0, le=100, description="Members at or above this tier rank.")
+
+
+class MemberDayCouponOut(Schema):
+    id: int
+    batch_id: int
+    occurrence_id: int | None
+    min_tier_rank: int
+    active: bool
+
+
+@router.post(
+    "/coupon-batches/{int:batch_id}/member-day",
+    response=with_errors({201: MemberDayCouponOut}),
+    summary="Give one coupon of the batch to each member who checks in on Member Day (HQ)",
+)
+def coupon_batch_member_day(
+    request: HttpRequest, batch_id: int, payload: MemberDayCouponIn
+) -> Status[MemberDayCouponOut]:
+    actor = actor_of(request)
+    batch = CouponBatch.objects.filter(pk=min(batch_id, 2**63 - 1)).first()
+    if batch is None:
+        raise NotFound(f"coupon batch {batch_id} does not exist")
+    link = memberday_coupon_attach(
+        actor=actor, batch=batch, occurrence_id=payload.occurrence_id, min_tier_rank=payload.min_tier_rank
+    )
+    out = MemberDayCouponOut(
+        id=link.pk,
+        batch_id=link.batch_id,
+        occurrence_id=link.occurrence_id,
+        min_tier_rank=link.min_tier_rank,
+        active=link.active,
+    )
+    return Status(201, out)

@@ -25,6 +25,8 @@ from django.core import signing
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from hufen.common.actors import SYSTEM, Actor, Role
 from hufen.common.audit import audit
@@ -49,14 +51,14 @@ MEMBER_VERIFICATIONS_PER_WINDOW = 10
 
 _FAILURE_OUTCOMES = ("forged", "expired", "used", "unknown", "malformed", "not_owned", "brand")
 REASONS = {
-    "forged": "车钥匙无效：签名校验失败（伪造或被篡改）",
-    "expired": "车钥匙已过期，请车主刷新后重新出示",
-    "used": "车钥匙已被使用，不能重复核验",
-    "unknown": "核验码不存在或已过期",
-    "malformed": "核验码格式不正确：应为 6 位数字或扫描二维码",
-    "not_owned": "该车辆已不在车主名下",
-    "brand": "该车辆品牌不在本商户的合作品牌内",
-    "rate_limited": "核验失败次数过多，请稍后再试",
+    "forged": gettext_lazy("invalid car key: the signature does not verify (forged or tampered)"),
+    "expired": gettext_lazy("the car key has expired: ask the owner to refresh it and show it again"),
+    "used": gettext_lazy("the car key was already used and cannot be verified again"),
+    "unknown": gettext_lazy("the code does not exist or has expired"),
+    "malformed": gettext_lazy("malformed code: enter 6 digits or scan the QR code"),
+    "not_owned": gettext_lazy("the vehicle is no longer owned by this owner"),
+    "brand": gettext_lazy("the vehicle's brand is not one this merchant serves"),
+    "rate_limited": gettext_lazy("too many failed verifications, try again later"),
 }
 
 
@@ -65,7 +67,7 @@ class CarKeyRejected(FieldError):
 
     def __init__(self, outcome: str, value: object = None) -> None:
         self.outcome = outcome
-        super().__init__("code", REASONS[outcome], value)
+        super().__init__("code", str(REASONS[outcome]), value)
 
 
 @dataclass(frozen=True)
@@ -106,11 +108,13 @@ def _current_ownership(person_id: int, vehicle_id: int | None) -> Ownership:
     if vehicle_id is not None:
         found = qs.filter(vehicle_id=vehicle_id).first()
         if found is None:
-            raise FieldError("vehicle_id", f"vehicle {vehicle_id} is not currently owned by this member", vehicle_id)
+            raise FieldError(
+                "vehicle_id", _("vehicle %(id)s is not currently owned by this member") % {"id": vehicle_id}, vehicle_id
+            )
         return found
     found = qs.order_by("-delivered_at", "-id").first()
     if found is None:
-        raise FieldError("vehicle_id", "this member has no currently owned vehicle: a car key needs one")
+        raise FieldError("vehicle_id", _("this member has no currently owned vehicle: a car key needs one"))
     return found
 
 
@@ -142,7 +146,7 @@ def _bump(key: str) -> None:
 def car_key_issue(*, actor: Actor, vehicle_id: int | None = None, now: dt.datetime | None = None) -> CarKey:
     """Issue a fresh car key for the signed-in member (one of their currently owned vehicles)."""
     if actor.role != Role.MEMBER or actor.person_id is None:
-        raise PermissionDenied("only a member signed in to the owner portal can show a car key")
+        raise PermissionDenied(_("only a member signed in to the owner portal can show a car key"))
     now = now or timezone.now()
     ownership = _current_ownership(actor.person_id, vehicle_id)
     issues_key = _bucket("issue", actor.person_id, now)
@@ -150,7 +154,7 @@ def car_key_issue(*, actor: Actor, vehicle_id: int | None = None, now: dt.dateti
         person_id=actor.person_id, issued_at__gt=now - dt.timedelta(seconds=WINDOW_SECONDS)
     ).count()
     if max(_count(issues_key), recent) >= MEMBER_ISSUES_PER_WINDOW:
-        raise FieldError("code", "车钥匙刷新过于频繁，请稍后再试")
+        raise FieldError("code", _("the car key was refreshed too often, try again later"))
     member_id = _member_id_for(actor, actor.person_id, ownership.vehicle.model.brand_id)
     expires_at = now + dt.timedelta(seconds=CAR_KEY_TTL_SECONDS)
     nonce = secrets.token_urlsafe(16)
@@ -177,7 +181,7 @@ def car_key_issue(*, actor: Actor, vehicle_id: int | None = None, now: dt.dateti
 def _store_code(
     *, nonce: str, person_id: int, member_id: int | None, vehicle_id: int, now: dt.datetime, expires_at: dt.datetime
 ) -> tuple[CarKeyCode, str]:
-    for _ in range(_CODE_ATTEMPTS):
+    for _attempt in range(_CODE_ATTEMPTS):
         code = f"{secrets.randbelow(1_000_000):06d}"
         digest = _code_digest(code)
         try:
@@ -196,7 +200,7 @@ def _store_code(
             return row, code
         except IntegrityError:
             continue  # the number is live for someone else: draw another
-    raise FieldError("code", "no free 6-digit code could be drawn; try again")
+    raise FieldError("code", _("no free 6-digit code could be drawn; try again"))
 
 
 # --- verifying ----------------------------------------------------------------------------------
@@ -204,12 +208,14 @@ def _store_code(
 
 def merchant_for_operator(actor: Actor) -> Merchant:
     if actor.role != Role.MERCHANT_OPERATOR or actor.merchant_id is None:
-        raise PermissionDenied("only a merchant operator of a partner merchant can verify car keys")
+        raise PermissionDenied(_("only a merchant operator of a partner merchant can verify car keys"))
     merchant = Merchant.objects.filter(pk=actor.merchant_id).prefetch_related("brands").first()
     if merchant is None:
-        raise NotFound(f"merchant {actor.merchant_id} does not exist")
+        raise NotFound(_("merchant %(id)s does not exist") % {"id": actor.merchant_id})
     if merchant.status != "active":
-        raise PermissionDenied(f"merchant {merchant.name} is not active ({merchant.status})")
+        raise PermissionDenied(
+            _("merchant %(name)s is not active (%(status)s)") % {"name": merchant.name, "status": merchant.status}
+        )
     return merchant
 
 
@@ -382,5 +388,5 @@ def car_key_holder(*, actor: Actor, key_id: int) -> CarKeyHolder:
         else None
     )
     if key is None or ownership is None:
-        raise NotFound(f"car key {key_id} was not verified at this merchant")
+        raise NotFound(_("car key %(id)s was not verified at this merchant") % {"id": key_id})
     return _holder(key, ownership)

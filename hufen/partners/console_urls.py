@@ -1,6 +1,6 @@
 from django.urls import path
 
-from hufen.partners.views import console
+from hufen.partners.views import console, console_coupons
 
 app_name = "partners_console"
 
@@ -10,4 +10,5 @@ urlpatterns = [
     path("applications/<int:merchant_id>/review/", console.review_view, name="review"),
     path("merchants/<int:merchant_id>/", console.merchant_view, name="merchant"),
     path("disputes/", console.disputes_view, name="disputes"),
+    path("segments/", console_coupons.segments_view, name="segments"),
 ]

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, QuerySet
+from django.db.models import Count
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from hufen.common.actors import SYSTEM, Actor, Role
 from hufen.common.audit import audit
@@ -25,9 +26,9 @@ from hufen.common.events import publish
 from hufen.membership.ledger import points_spend
 from hufen.membership.models import Member
 from hufen.membership.selectors import members_visible_to
-from hufen.org.models import Brand, Dealer
-from hufen.partners.models import Coupon, CouponBatch, Merchant, PartnerKey
-from hufen.people.models import Ownership, VehicleModel
+from hufen.org.models import Brand
+from hufen.partners.models import Coupon, CouponBatch, Merchant, PartnerKey, SavedSegment
+from hufen.partners.segments import Segment, filters_of, saved_segment_members, segment_get, segment_members
 
 CODE_RE = re.compile(r"[A-Za-z0-9-]{6,32}")
 MAX_CODES = 100_000
@@ -47,35 +48,48 @@ class CouponImportError(FieldError):
 
     def __init__(self, rows: list[RowError]) -> None:
         self.rows = rows
-        first = "; ".join(f"row {e.row} {e.column}: {e.reason}" for e in rows[:5])
-        more = f" (and {len(rows) - 5} more)" if len(rows) > 5 else ""
-        super().__init__("file", f"{len(rows)} bad row(s), nothing imported: {first}{more}")
+        first = "; ".join(
+            _("row %(row)s %(column)s: %(reason)s") % {"row": e.row, "column": e.column, "reason": e.reason}
+            for e in rows[:5]
+        )
+        more = _(" (and %(count)s more)") % {"count": len(rows) - 5} if len(rows) > 5 else ""
+        super().__init__(
+            "file", _("%(count)s bad row(s), nothing imported: %(rows)s") % {"count": len(rows), "rows": first + more}
+        )
 
 
 def _require_hq(actor: Actor) -> None:
     if actor.role not in HQ_ROLES:
-        raise PermissionDenied("only HQ manages cross-industry coupons")
+        raise PermissionDenied(_("only HQ manages cross-industry coupons"))
 
 
 def _batch_fields(merchant: Merchant, brand: Brand, data: dict[str, Any]) -> dict[str, Any]:
     if merchant.status != "active":
-        raise FieldError("merchant", f"merchant {merchant.name} is {merchant.status}, not active")
+        raise FieldError(
+            "merchant",
+            _("merchant %(name)s is %(status)s, not active") % {"name": merchant.name, "status": merchant.status},
+        )
     if not merchant.brands.filter(pk=brand.pk).exists():
-        raise FieldError("brand", f"merchant {merchant.name} does not serve brand {brand.name}")
+        raise FieldError(
+            "brand",
+            _("merchant %(name)s does not serve brand %(brand)s") % {"name": merchant.name, "brand": brand.name},
+        )
     title = str(data.get("title") or "").strip()
     if not title or len(title) > 80:
-        raise FieldError("title", "is required (at most 80 characters)")
+        raise FieldError("title", _("is required (at most 80 characters)"))
     value = data.get("value_fen")
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise FieldError("value_fen", f"{value!r} must be a whole number of fen >= 1", value)
+        raise FieldError("value_fen", _("%(value)s must be a whole number of fen >= 1") % {"value": repr(value)}, value)
     price = data.get("points_price")
     if price is not None and (not isinstance(price, int) or isinstance(price, bool) or price < 1):
-        raise FieldError("points_price", f"{price!r} must be a whole number of points >= 1", price)
+        raise FieldError(
+            "points_price", _("%(value)s must be a whole number of points >= 1") % {"value": repr(price)}, price
+        )
     valid_from, valid_until = data.get("valid_from"), data.get("valid_until")
     if not isinstance(valid_from, dt.datetime) or not isinstance(valid_until, dt.datetime):
-        raise FieldError("valid_until", "valid_from and valid_until must be date-times")
+        raise FieldError("valid_until", _("valid_from and valid_until must be date-times"))
     if valid_until <= valid_from:
-        raise FieldError("valid_until", "must be after valid_from")
+        raise FieldError("valid_until", _("must be after valid_from"))
     return {
         "title": title,
         "value_fen": value,
@@ -89,7 +103,7 @@ def parse_codes(csv_text: str) -> list[str]:
     """Codes from a CSV with a `code` column; every bad row is reported, none is skipped."""
     reader = csv.DictReader(io.StringIO(csv_text.lstrip("\ufeff")))
     if reader.fieldnames is None or "code" not in [f.strip().lower() for f in reader.fieldnames]:
-        raise CouponImportError([RowError(1, "code", "the header must have a 'code' column")])
+        raise CouponImportError([RowError(1, "code", _("the header must have a 'code' column"))])
     column = next(f for f in reader.fieldnames if f.strip().lower() == "code")
     codes: list[str] = []
     errors: list[RowError] = []
@@ -98,18 +112,22 @@ def parse_codes(csv_text: str) -> list[str]:
         line = reader.line_num
         code = (row.get(column) or "").strip()
         if not CODE_RE.fullmatch(code):
-            errors.append(RowError(line, "code", f"{code!r} is not 6-32 letters, digits or '-'"))
+            errors.append(
+                RowError(line, "code", _("%(code)s is not 6-32 letters, digits or '-'") % {"code": repr(code)})
+            )
             continue
         key = code.upper()
         if key in seen:
-            errors.append(RowError(line, "code", f"{code!r} duplicates row {seen[key]}"))
+            errors.append(
+                RowError(line, "code", _("%(code)s duplicates row %(row)s") % {"code": repr(code), "row": seen[key]})
+            )
             continue
         seen[key] = line
         codes.append(key)
     if not codes and not errors:
-        errors.append(RowError(2, "code", "the file has no codes"))
+        errors.append(RowError(2, "code", _("the file has no codes")))
     if len(codes) > MAX_CODES:
-        errors.append(RowError(MAX_CODES + 2, "code", f"at most {MAX_CODES} codes per batch"))
+        errors.append(RowError(MAX_CODES + 2, "code", _("at most %(max)s codes per batch") % {"max": MAX_CODES}))
     if errors:
         raise CouponImportError(errors)
     return codes
@@ -125,7 +143,10 @@ def coupon_batch_import(
     taken = set(Coupon.objects.filter(merchant=merchant, code__in=codes).values_list("code", flat=True))
     if taken:
         lines = {c: i for i, c in enumerate(codes, start=2)}
-        errors = [RowError(lines[c], "code", f"{c!r} already exists for this partner") for c in sorted(taken)]
+        errors = [
+            RowError(lines[c], "code", _("%(code)s already exists for this partner") % {"code": repr(c)})
+            for c in sorted(taken)
+        ]
         raise CouponImportError(sorted(errors, key=lambda e: e.row))
     return _create_batch(actor, merchant, brand, fields, codes, source="imported")
 
@@ -137,7 +158,7 @@ def coupon_batch_generate(
     _require_hq(actor)
     fields = _batch_fields(merchant, brand, data)
     if not isinstance(count, int) or not 1 <= count <= MAX_CODES:
-        raise FieldError("count", f"{count!r} must be 1..{MAX_CODES}", count)
+        raise FieldError("count", _("%(value)s must be 1..%(max)s") % {"value": repr(count), "max": MAX_CODES}, count)
     codes: set[str] = set()
     while len(codes) < count:
         codes |= {"".join(secrets.choice(_ALPHABET) for _ in range(12)) for _ in range(count - len(codes))}
@@ -184,7 +205,7 @@ def _issue_one(
         .first()
     )
     if coupon is None:
-        raise FieldError("batch", f"coupon batch {batch.title} has no coupons left")
+        raise FieldError("batch", _("coupon batch %(title)s has no coupons left") % {"title": batch.title})
     coupon.status = "issued"
     coupon.person_id = member.person_id
     coupon.member_id = member.pk
@@ -202,96 +223,52 @@ def _issue_one(
     return coupon
 
 
-@dataclass(frozen=True)
-class Segment:
-    """Which members of the batch's brand get a coupon: every filter given must hold (empty = all).
-
-    - `min_tier_rank`: the member's tier rank at least this;
-    - `cities`: the person's city (e.g. "杭州市");
-    - `series`: the person currently owns a car of one of these series of the brand (e.g. "星河 S7");
-    - `dealer_codes`: the person's current car was delivered by one of these dealers.
-    """
-
-    min_tier_rank: int = 0
-    cities: tuple[str, ...] = ()
-    series: tuple[str, ...] = ()
-    dealer_codes: tuple[str, ...] = ()
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "min_tier_rank": self.min_tier_rank,
-            "cities": list(self.cities),
-            "series": list(self.series),
-            "dealer_codes": list(self.dealer_codes),
-        }
-
-
-def _segment_members(batch: CouponBatch, segment: Segment) -> QuerySet[Member]:
-    """The segment's active members, checked against the brand's catalogue: an unknown series or
-    dealer code is an error naming it (a typo must not silently issue to nobody)."""
-    if isinstance(segment.min_tier_rank, bool) or not isinstance(segment.min_tier_rank, int):
-        raise FieldError("min_tier_rank", "must be a whole number")
-    if segment.min_tier_rank < 0:
-        raise FieldError("min_tier_rank", "must be 0 or more")
-    members = members_visible_to(SYSTEM).filter(
-        program__brand_id=batch.brand_id, status="active", tier__rank__gte=segment.min_tier_rank
-    )
-    if segment.cities:
-        cities = [c.strip() for c in segment.cities if c.strip()]
-        if len(cities) != len(segment.cities):
-            raise FieldError("cities", "must not contain empty names")
-        members = members.filter(person__city__in=cities)
-    current = Ownership.objects.filter(ended_at__isnull=True, vehicle__model__brand_id=batch.brand_id)
-    if segment.series:
-        known = set(
-            VehicleModel.objects.filter(brand_id=batch.brand_id, series__in=segment.series).values_list(
-                "series", flat=True
-            )
-        )
-        unknown = [s for s in segment.series if s not in known]
-        if unknown:
-            raise FieldError("series", f"not a series of this brand: {', '.join(unknown)}")
-        current = current.filter(vehicle__model__series__in=segment.series)
-    if segment.dealer_codes:
-        known = set(Dealer.objects.filter(code__in=segment.dealer_codes).values_list("code", flat=True))
-        unknown = [c for c in segment.dealer_codes if c not in known]
-        if unknown:
-            raise FieldError("dealer_codes", f"unknown dealer: {', '.join(unknown)}")
-        current = current.filter(dealer__code__in=segment.dealer_codes)
-    if segment.series or segment.dealer_codes:
-        members = members.filter(person_id__in=current.values("person_id"))
-    return members
-
-
 @transaction.atomic
 def coupons_issue_to_segment(
-    *, actor: Actor, batch: CouponBatch, segment: Segment, now: dt.datetime | None = None
+    *,
+    actor: Actor,
+    batch: CouponBatch,
+    segment: Segment,
+    now: dt.datetime | None = None,
+    saved: SavedSegment | None = None,
 ) -> int:
     """One coupon to every member of the segment, once each per batch (a rerun only tops up members
     who entered the segment since). Stops when the batch runs out. Returns how many were issued now."""
     _require_hq(actor)
     now = now or timezone.now()
-    batch = CouponBatch.objects.select_for_update().get(pk=batch.pk)
+    batch = CouponBatch.objects.select_for_update().select_related("brand").get(pk=batch.pk)
     via = "tier" if segment == Segment(min_tier_rank=segment.min_tier_rank) else "segment"
-    members = (
-        _segment_members(batch, segment)
-        .exclude(pk__in=Coupon.objects.filter(batch=batch, member_id__isnull=False).values("member_id"))
-        .order_by("id")
-    )
+    if saved is not None:
+        if saved.brand_id != batch.brand_id:
+            raise FieldError("segment_id", _("the segment is of another brand than the batch"))
+        members = saved_segment_members(actor=actor, saved=saved, now=now)
+    else:
+        members = segment_members(actor=actor, brand=batch.brand, segment=segment, now=now)
+    members = members.exclude(
+        pk__in=Coupon.objects.filter(batch=batch, member_id__isnull=False).values("member_id")
+    ).order_by("id")
     issued = 0
     for member in members:
         if not Coupon.objects.filter(batch=batch, status="available").exists():
             break
         _issue_one(actor, batch, member, via=via, key=f"{via}:{member.pk}", now=now)
         issued += 1
+    summary = {**segment.describe(), "issued": issued}
+    if saved is not None:
+        summary.update(segment_id=saved.pk, segment_name=saved.name)
     audit(
-        actor=actor,
-        action=f"coupon_batch.issued_to_{via}",
-        obj_type="coupon_batch",
-        obj_id=batch.pk,
-        summary={**segment.describe(), "issued": issued},
+        actor=actor, action=f"coupon_batch.issued_to_{via}", obj_type="coupon_batch", obj_id=batch.pk, summary=summary
     )
     return issued
+
+
+def coupons_issue_to_saved_segment(
+    *, actor: Actor, batch: CouponBatch, segment_id: int, now: dt.datetime | None = None
+) -> int:
+    """Issue to a saved segment the actor can see (its filters, within the scope it was saved in)."""
+    _require_hq(actor)
+    saved = segment_get(actor=actor, segment_id=segment_id)
+    return coupons_issue_to_segment(actor=actor, batch=batch, segment=filters_of(saved), now=now, saved=saved)
 
 
 def coupons_issue_to_tier(
@@ -308,15 +285,17 @@ def coupon_issue(
     """One coupon to one member (Member Day prizes call this with via="member_day"); a repeated key
     returns the coupon issued the first time."""
     if actor.role not in HQ_ROLES and actor.role != Role.API_CLIENT:
-        raise PermissionDenied("only HQ or an integration issues coupons to members")
+        raise PermissionDenied(_("only HQ or an integration issues coupons to members"))
     if via not in {"tier", "member_day"}:
-        raise FieldError("via", f"{via!r} must be tier or member_day (points go through coupon_exchange)")
+        raise FieldError(
+            "via", _("%(value)s must be tier or member_day (points go through coupon_exchange)") % {"value": repr(via)}
+        )
     key = f"{via}:{idempotency_key}"[:120]
     earlier = Coupon.objects.filter(batch=batch, issue_key=key).first()
     if earlier is not None:
         return earlier
     if member.program.brand_id != batch.brand_id or member.status != "active":
-        raise FieldError("member", "the member is not an active member of the batch's brand")
+        raise FieldError("member", _("the member is not an active member of the batch's brand"))
     return _issue_one(actor, batch, member, via=via, key=key, now=now or timezone.now())
 
 
@@ -324,20 +303,20 @@ def coupon_issue(
 def coupon_exchange(*, actor: Actor, batch_id: int, idempotency_key: str, now: dt.datetime | None = None) -> Coupon:
     """A member exchanges points for a coupon: the ledger spend and the coupon land together."""
     if actor.role != Role.MEMBER or actor.member_id is None:
-        raise PermissionDenied("only a signed-in member exchanges points for coupons")
+        raise PermissionDenied(_("only a signed-in member exchanges points for coupons"))
     now = now or timezone.now()
     member = members_visible_to(SYSTEM).select_related("program").get(pk=actor.member_id)
     batch = CouponBatch.objects.filter(pk=batch_id, brand_id=member.program.brand_id).first()
     if batch is None or batch.points_price is None:
-        raise NotFound(f"coupon batch {batch_id} cannot be exchanged for points")
+        raise NotFound(_("coupon batch %(id)s cannot be exchanged for points") % {"id": batch_id})
     key = f"points:{member.pk}:{idempotency_key}"[:120]
     earlier = Coupon.objects.filter(batch=batch, issue_key=key).first()
     if earlier is not None:
         return earlier
     if not batch.valid_from <= now < batch.valid_until:
-        raise FieldError("batch", "this coupon is not on offer now")
+        raise FieldError("batch", _("this coupon is not on offer now"))
     if not Coupon.objects.filter(batch=batch, status="available").exists():
-        raise FieldError("batch", f"coupon batch {batch.title} has no coupons left")
+        raise FieldError("batch", _("coupon batch %(title)s has no coupons left") % {"title": batch.title})
     entry = points_spend(
         actor=actor,
         member=member,
@@ -368,7 +347,7 @@ def partner_key_create(*, actor: Actor, merchant: Merchant, name: str) -> tuple[
     _require_hq(actor)
     name = name.strip()
     if not name or len(name) > 80:
-        raise FieldError("name", "is required (at most 80 characters)")
+        raise FieldError("name", _("is required (at most 80 characters)"))
     token = PARTNER_TOKEN_PREFIX + secrets.token_urlsafe(32)
     key = PartnerKey.objects.create(
         merchant=merchant, name=name, token_prefix=token[:10], token_hash=_token_hash(token)
@@ -410,10 +389,10 @@ def actor_for_partner_key(key: PartnerKey) -> Actor:
 
 def partner_of(actor: Actor) -> Merchant:
     if actor.kind != "partner_key" or actor.merchant_id is None:
-        raise PermissionDenied("this needs a partner's own API key (hp_...)")
+        raise PermissionDenied(_("this needs a partner's own API key (hp_...)"))
     merchant = Merchant.objects.filter(pk=actor.merchant_id, status="active").first()
     if merchant is None:
-        raise PermissionDenied("the partner is not active")
+        raise PermissionDenied(_("the partner is not active"))
     return merchant
 
 
@@ -432,7 +411,7 @@ def coupon_redeem_confirm(*, actor: Actor, code: str, idempotency_key: str, now:
     now = now or timezone.now()
     key = (idempotency_key or "").strip()
     if not 8 <= len(key) <= 200:
-        raise FieldError("idempotency_key", "must be 8-200 characters")
+        raise FieldError("idempotency_key", _("must be 8-200 characters"))
     coupon = (
         Coupon.objects.select_for_update()
         .select_related("batch")
@@ -440,15 +419,19 @@ def coupon_redeem_confirm(*, actor: Actor, code: str, idempotency_key: str, now:
         .first()
     )
     if coupon is None:
-        raise NotFound(f"coupon {code!r} does not exist for this partner")
+        raise NotFound(_("coupon %(code)s does not exist for this partner") % {"code": repr(code)})
     if coupon.status == "redeemed":
         if coupon.redeem_key == key:
             return coupon
-        raise FieldError("code", f"coupon {coupon.code} was already redeemed at {coupon.redeemed_at:%Y-%m-%d %H:%M}")
+        raise FieldError(
+            "code",
+            _("coupon %(code)s was already redeemed at %(when)s")
+            % {"code": coupon.code, "when": f"{coupon.redeemed_at:%Y-%m-%d %H:%M}"},
+        )
     if coupon.status != "issued":
-        raise FieldError("code", f"coupon {coupon.code} was never issued to an owner")
+        raise FieldError("code", _("coupon %(code)s was never issued to an owner") % {"code": coupon.code})
     if not coupon.batch.valid_from <= now < coupon.batch.valid_until:
-        raise FieldError("code", f"coupon {coupon.code} is not valid now")
+        raise FieldError("code", _("coupon %(code)s is not valid now") % {"code": coupon.code})
     coupon.status = "redeemed"
     coupon.redeemed_at = now
     coupon.redeem_key = key
@@ -490,7 +473,7 @@ class Settlement:
 
 def month_bounds(month: str, time_zone: str) -> tuple[dt.datetime, dt.datetime]:
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month or ""):
-        raise FieldError("month", f"{month!r} must be YYYY-MM")
+        raise FieldError("month", _("%(value)s must be YYYY-MM") % {"value": repr(month)})
     year, mon = int(month[:4]), int(month[5:])
     tz = zoneinfo.ZoneInfo(time_zone)
     start = dt.datetime(year, mon, 1, tzinfo=tz)
@@ -502,9 +485,9 @@ def coupon_settlement(*, actor: Actor, merchant: Merchant, month: str) -> Settle
     """Coupons redeemed at a partner in a month (each batch's brand time zone): count and face value."""
     if actor.kind == "partner_key":
         if partner_of(actor).pk != merchant.pk:
-            raise PermissionDenied("a partner key reads only its own settlement")
+            raise PermissionDenied(_("a partner key reads only its own settlement"))
     elif actor.role not in HQ_ROLES:
-        raise PermissionDenied("only HQ or the partner reads coupon settlements")
+        raise PermissionDenied(_("only HQ or the partner reads coupon settlements"))
     lines: list[SettlementLine] = []
     for batch in CouponBatch.objects.filter(merchant=merchant).select_related("brand").order_by("id"):
         start, end = month_bounds(month, batch.brand.time_zone)

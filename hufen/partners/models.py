@@ -207,6 +207,21 @@ class PerkRedemption(models.Model):
         return f"perk {self.pk} at {self.merchant_id}"
 
 
+class MerchantVisitor(models.Model):
+    """One row per (merchant, owner): the row every redemption at the merchant locks first, so that
+    "first visit only" holds across all of the merchant's offers, not just within one offer."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="+")
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["merchant", "person"], name="uniq_merchant_visitor")]
+
+    def __str__(self) -> str:
+        return f"person {self.person_id} at merchant {self.merchant_id}"
+
+
 class PartnerKey(models.Model):
     """A cross-industry partner's own API key (`hp_...`, stored hashed). It authenticates only the
     partner endpoints and acts for its merchant; it is not an org ApiClient, whose brand or dealer
@@ -279,3 +294,111 @@ class Coupon(models.Model):
 
     def __str__(self) -> str:
         return f"coupon {self.code}"
+
+
+class MemberDayCoupon(models.Model):
+    """HQ attaches a coupon batch to one Member Day (`occurrence_id`) or to every Member Day of the
+    batch's brand (null): each member who checks in (at or above `min_tier_rank`) gets one coupon.
+    The occurrence is referenced by id: partners reads Member Days only through memberday's selectors."""
+
+    batch = models.ForeignKey(CouponBatch, on_delete=models.PROTECT, related_name="memberday_links")
+    occurrence_id = models.BigIntegerField(null=True, blank=True, help_text="Empty = every Member Day")
+    min_tier_rank = models.PositiveSmallIntegerField(default=0)
+    active = models.BooleanField(default=True)
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["batch", "occurrence_id"],
+                condition=models.Q(active=True, occurrence_id__isnull=False),
+                name="uniq_live_memberday_coupon",
+            ),
+            models.UniqueConstraint(
+                fields=["batch"],
+                condition=models.Q(active=True, occurrence_id__isnull=True),
+                name="uniq_live_memberday_coupon_recurring",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"batch {self.batch_id} on Member Day {self.occurrence_id or '*'}"
+
+
+class MemberDayCouponGrant(models.Model):
+    """The reaction's decision for one member's check-in and one batch: issued (with the coupon) or
+    why not. Unique per (batch, occurrence, member): replays and concurrent jobs issue once."""
+
+    OUTCOME_CHOICES = [
+        ("issued", "Issued"),
+        ("out_of_stock", "Batch out of coupons"),
+        ("below_tier", "Tier below the minimum"),
+        ("not_valid", "Batch not valid on that day"),
+        ("not_member", "Not an active member of the brand"),
+    ]
+
+    link = models.ForeignKey(MemberDayCoupon, on_delete=models.PROTECT, related_name="grants")
+    batch = models.ForeignKey(CouponBatch, on_delete=models.PROTECT, related_name="+")
+    occurrence_id = models.BigIntegerField()
+    member_id = models.BigIntegerField()
+    event_id = models.CharField(max_length=40)
+    outcome = models.CharField(max_length=12, choices=OUTCOME_CHOICES)
+    coupon = models.OneToOneField(Coupon, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "occurrence_id", "member_id"], name="uniq_memberday_grant")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.outcome}: member {self.member_id} on {self.occurrence_id}"
+
+
+class ReactionCursor(models.Model):
+    """How far a partners job has read the event outbox. `position` is an event id below which every
+    event is judged; `pending_position` is the highest id seen at `pending_at`, promoted to
+    `position` once a look-back has passed (a transaction that took an id earlier may commit later)."""
+
+    name = models.CharField(max_length=40, unique=True)
+    position = models.BigIntegerField(default=0)
+    pending_position = models.BigIntegerField(default=0)
+    pending_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.position}"
+
+
+class SavedSegment(models.Model):
+    """A named set of a brand's members that HQ (or a region or dealer, within its scope) reuses to
+    issue coupon batches. The filters are kept as typed columns; the members are counted live."""
+
+    brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(max_length=60)
+    min_tier_rank = models.PositiveSmallIntegerField(default=0)
+    cities = models.JSONField(default=list, blank=True)
+    series = models.JSONField(default=list, blank=True)
+    dealer_codes = models.JSONField(default=list, blank=True)
+    member_since = models.DateField(null=True, blank=True, help_text="Joined on or before this day")
+    active_within_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The scope it was saved in: empty for HQ, else the region or dealer of the staff who saved it.
+    owner_region_id = models.BigIntegerField(null=True, blank=True)
+    owner_dealer_id = models.BigIntegerField(null=True, blank=True)
+    created_by = models.CharField(max_length=150)
+    archived = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["brand_id", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["brand", "name"], condition=models.Q(archived=False), name="uniq_live_segment_name"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name

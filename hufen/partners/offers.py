@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 
 from hufen.common.actors import SYSTEM, Actor, Role
 from hufen.common.audit import audit
@@ -23,7 +24,7 @@ from hufen.common.errors import FieldError, NotFound, PermissionDenied
 from hufen.common.events import publish
 from hufen.membership.selectors import members_visible_to
 from hufen.partners.carkey import merchant_for_operator
-from hufen.partners.models import CarKeyCode, Merchant, Offer, PerkRedemption
+from hufen.partners.models import CarKeyCode, Merchant, MerchantVisitor, Offer, PerkRedemption
 from hufen.partners.services import can_review
 from hufen.people.models import Ownership, VehicleModel
 
@@ -44,12 +45,12 @@ def _opt_int(data: dict[str, Any], field: str, *, low: int = 0, high: int | None
     try:
         value = int(raw)
     except (TypeError, ValueError) as exc:
-        raise FieldError(field, f"{raw!r} is not a whole number", raw) from exc
+        raise FieldError(field, _("%(value)s is not a whole number") % {"value": repr(raw)}, raw) from exc
     if isinstance(raw, float) and raw != value:
-        raise FieldError(field, f"{raw!r} is not a whole number", raw)
+        raise FieldError(field, _("%(value)s is not a whole number") % {"value": repr(raw)}, raw)
     if value < low or (high is not None and value > high):
         limit = f"{low}..{high}" if high is not None else f">= {low}"
-        raise FieldError(field, f"{value} is out of range ({limit})", raw)
+        raise FieldError(field, _("%(value)s is out of range (%(limit)s)") % {"value": value, "limit": limit}, raw)
     return value
 
 
@@ -57,19 +58,19 @@ def _when(data: dict[str, Any], field: str) -> dt.datetime:
     raw = data.get(field)
     value = raw if isinstance(raw, dt.datetime) else parse_datetime(str(raw or ""))
     if value is None:
-        raise FieldError(field, f"{raw!r} is not a date-time", raw)
+        raise FieldError(field, _("%(value)s is not a date-time") % {"value": repr(raw)}, raw)
     if timezone.is_naive(value):
-        raise FieldError(field, "needs a time zone (e.g. +08:00)", raw)
+        raise FieldError(field, _("needs a time zone (e.g. +08:00)"), raw)
     return value
 
 
 def _clean_offer(merchant: Merchant, data: dict[str, Any]) -> dict[str, Any]:
     title = str(data.get("title") or "").strip()
     if not title or len(title) > 80:
-        raise FieldError("title", "is required (at most 80 characters)")
+        raise FieldError("title", _("is required (at most 80 characters)"))
     kind = str(data.get("kind") or "")
     if kind not in {k for k, _ in Offer.KIND_CHOICES}:
-        raise FieldError("kind", f"{kind!r} must be percent, fixed or free_item", kind)
+        raise FieldError("kind", _("%(value)s must be percent, fixed or free_item") % {"value": repr(kind)}, kind)
     c: dict[str, Any] = {
         "title": title,
         "kind": kind,
@@ -92,45 +93,50 @@ def _clean_offer(merchant: Merchant, data: dict[str, Any]) -> dict[str, Any]:
     # The value fields must match the kind: anything else is a contradiction, not a default.
     if kind == "percent":
         if c["percent_off"] is None:
-            raise FieldError("percent_off", "a percentage offer needs percent_off (1-99)")
+            raise FieldError("percent_off", _("a percentage offer needs percent_off (1-99)"))
         if c["amount_fen"] is not None or c["item_name"] or c["item_value_fen"] is not None:
-            raise FieldError("amount_fen", "a percentage offer cannot also give a fixed amount or a free item")
+            raise FieldError("amount_fen", _("a percentage offer cannot also give a fixed amount or a free item"))
     elif kind == "fixed":
         if c["amount_fen"] is None:
-            raise FieldError("amount_fen", "a fixed-amount offer needs amount_fen")
+            raise FieldError("amount_fen", _("a fixed-amount offer needs amount_fen"))
         if c["percent_off"] is not None or c["max_discount_fen"] is not None or c["item_name"]:
-            raise FieldError("percent_off", "a fixed-amount offer cannot also have a percentage or a free item")
+            raise FieldError("percent_off", _("a fixed-amount offer cannot also have a percentage or a free item"))
         if c["budget_fen"] is not None and c["budget_fen"] < c["amount_fen"]:
-            raise FieldError("budget_fen", "the budget cannot pay for a single redemption of this offer")
+            raise FieldError("budget_fen", _("the budget cannot pay for a single redemption of this offer"))
     else:
         if not c["item_name"] or c["item_value_fen"] is None:
-            raise FieldError("item_name", "a free-item offer needs item_name and item_value_fen")
+            raise FieldError("item_name", _("a free-item offer needs item_name and item_value_fen"))
         if c["percent_off"] is not None or c["amount_fen"] is not None or c["max_discount_fen"] is not None:
-            raise FieldError("amount_fen", "a free-item offer cannot also give a discount")
+            raise FieldError("amount_fen", _("a free-item offer cannot also give a discount"))
         if c["budget_fen"] is not None and c["budget_fen"] < c["item_value_fen"]:
-            raise FieldError("budget_fen", "the budget cannot pay for a single free item")
+            raise FieldError("budget_fen", _("the budget cannot pay for a single free item"))
     if c["valid_until"] <= c["valid_from"]:
-        raise FieldError("valid_until", "must be after valid_from")
+        raise FieldError("valid_until", _("must be after valid_from"))
     day, month = c["per_owner_per_day"], c["per_owner_per_month"]
     if day is not None and month is not None and day > month:
-        raise FieldError("per_owner_per_day", f"a daily cap of {day} exceeds the monthly cap of {month}")
+        message = _("a daily cap of %(day)d exceeds the monthly cap of %(month)d")
+        raise FieldError("per_owner_per_day", message % {"day": day, "month": month})
     if c["first_visit_only"] and ((day or 1) > 1 or (month or 1) > 1):
-        raise FieldError("first_visit_only", "a first-visit-only offer is once per owner: caps above 1 contradict it")
+        message = _("a first-visit-only offer is once per owner: caps above 1 contradict it")
+        raise FieldError("first_visit_only", message)
     brand_ids = {b.pk for b in merchant.brands.all()}
     brand_id = _opt_int(data, "brand_id", low=1)
     if brand_id is not None and brand_id not in brand_ids:
-        raise FieldError("brand_id", "the offer's brand is not one this merchant serves")
+        raise FieldError("brand_id", _("the offer's brand is not one this merchant serves"))
     c["brand_id"] = brand_id
     if c["series"]:
         series_brands = set(
             VehicleModel.objects.filter(series=c["series"]).values_list("brand_id", flat=True).distinct()
         )
         if not series_brands:
-            raise FieldError("series", f"{c['series']!r} is not a known car series", c["series"])
+            message = _("%(value)s is not a known car series")
+            raise FieldError("series", message % {"value": repr(c["series"])}, c["series"])
         if brand_id is not None and brand_id not in series_brands:
-            raise FieldError("series", f"{c['series']!r} is not a series of the offer's brand", c["series"])
+            message = _("%(value)s is not a series of the offer's brand")
+            raise FieldError("series", message % {"value": repr(c["series"])}, c["series"])
         if not series_brands & brand_ids:
-            raise FieldError("series", f"{c['series']!r} belongs to a brand this merchant does not serve")
+            message = _("%(value)s belongs to a brand this merchant does not serve")
+            raise FieldError("series", message % {"value": repr(c["series"])})
     return c
 
 
@@ -262,6 +268,14 @@ def offers_for_key(*, actor: Actor, key_id: int, now: dt.datetime | None = None)
 # --- redeeming ----------------------------------------------------------------------------------
 
 
+def _lock_visitor(merchant: Merchant, person_id: int) -> None:
+    """Serialise one owner's redemptions at one merchant (lock order: key, offer, visitor). Two
+    first-visit offers of a merchant hold different offer locks, so without this both could see "no
+    earlier visit" at the same time."""
+    visitor, _ = MerchantVisitor.objects.get_or_create(merchant=merchant, person_id=person_id)
+    MerchantVisitor.objects.select_for_update().filter(pk=visitor.pk).get()
+
+
 @transaction.atomic
 def perk_redeem(
     *,
@@ -296,6 +310,7 @@ def perk_redeem(
     if offer is None:
         raise NotFound(f"offer {offer_id} is not an offer of this merchant")
     facts = owner_facts(key)
+    _lock_visitor(merchant, facts.person_id)
     reason = _check(offer, facts, now)
     if reason:
         raise FieldError("offer_id", reason)

@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from hufen.common.actors import Actor, Role
 from hufen.common.audit import audit
@@ -32,7 +33,7 @@ def _clean(data: dict[str, Any]) -> dict[str, Any]:
     lat, lng = china_coordinates(data.get("latitude"), data.get("longitude"))
     photos = data.get("photos") or []
     if not isinstance(photos, list) or not all(isinstance(p, str) and p.startswith(("https://", "/")) for p in photos):
-        raise FieldError("photos", "must be a list of https:// or site-relative image URLs", photos)
+        raise FieldError("photos", _("must be a list of https:// or site-relative image URLs"), photos)
     cleaned = {
         "name": required_text(data, "name", 80),
         "legal_name": required_text(data, "legal_name", 120),
@@ -49,7 +50,8 @@ def _clean(data: dict[str, Any]) -> dict[str, Any]:
         "photos": photos[:9],
     }
     if Merchant.objects.filter(credit_code=cleaned["credit_code"]).exclude(status="rejected").exists():
-        raise FieldError("credit_code", f"{cleaned['credit_code']} is already registered as a partner merchant")
+        message = _("%(code)s is already registered as a partner merchant")
+        raise FieldError("credit_code", message % {"code": cleaned["credit_code"]})
     return cleaned
 
 
@@ -72,9 +74,9 @@ def merchant_apply(*, actor: Actor, data: dict[str, Any]) -> Merchant:
         .first()
     )
     if ownership is None:
-        raise FieldError("applicant", "only a verified owner with a current vehicle can become a Territory Partner")
+        raise FieldError("applicant", _("only a verified owner with a current vehicle can become a Territory Partner"))
     if Merchant.objects.filter(applicant=person, status="applied").exists():
-        raise FieldError("applicant", "you already have an application under review")
+        raise FieldError("applicant", _("you already have an application under review"))
     cleaned = _clean(data)
     merchant = Merchant.objects.create(
         kind="territory", status="applied", applicant=person, review_dealer_id=ownership.dealer_id, **cleaned
@@ -113,10 +115,10 @@ def merchant_review(*, actor: Actor, merchant: Merchant, approve: bool, reason: 
     if not can_review(actor, merchant):
         raise PermissionDenied("only HQ or the applicant's dealer may review this application")
     if merchant.status != "applied":
-        raise FieldError("status", f"merchant {merchant.name} is {merchant.status}, not awaiting review")
+        raise FieldError("status", _("merchant %(name)s is not awaiting review") % {"name": merchant.name})
     reason = reason.strip()
     if not approve and not reason:
-        raise FieldError("reason", "a rejection needs a reason the applicant can act on")
+        raise FieldError("reason", _("a rejection needs a reason the applicant can act on"))
     before = _snapshot(merchant)
     merchant.status = "active" if approve else "rejected"
     merchant.status_reason = reason[:300]

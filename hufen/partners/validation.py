@@ -1,9 +1,12 @@
 """Validating merchant input: the unified social credit code (GB 32100-2015), coordinates inside
-China, life scenarios. Every error is a `FieldError` naming the field."""
+China, life scenarios. Every error is a `FieldError` naming the field, its reason a gettext message
+(Chinese first, English when the language is English)."""
 
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+
+from django.utils.translation import gettext as _
 
 from hufen.common.errors import FieldError
 from hufen.partners.models import SCENARIO_CHOICES
@@ -42,29 +45,26 @@ def credit_check_char(first17: str) -> str:
 def normalize_credit_code(raw: str, field: str = "credit_code") -> str:
     """A valid unified social credit code in upper case, or FieldError saying what is wrong."""
     code = (raw or "").strip().upper()
+    shown = repr(raw)
     if len(code) != 18:
-        raise FieldError(field, f"{raw!r} must be 18 characters (统一社会信用代码为 18 位)", raw)
+        raise FieldError(field, _("%(value)s must be 18 characters") % {"value": shown}, raw)
     bad = [c for c in code if c not in CREDIT_CHARSET]
     if bad:
+        chars = "".join(sorted(set(bad)))
         raise FieldError(
-            field, f"{raw!r} contains characters not allowed: {''.join(sorted(set(bad)))} (含有不允许的字符)", raw
+            field, _("%(value)s contains characters not allowed: %(chars)s") % {"value": shown, "chars": chars}, raw
         )
     types = CREDIT_AUTHORITIES.get(code[0])
     if types is None or code[1] not in types:
-        raise FieldError(
-            field,
-            f"{raw!r} has an unknown registration authority/type {code[:2]!r} (登记管理部门或机构类别代码无效)",
-            raw,
-        )
+        message = _("%(value)s has an unknown registration authority or type %(prefix)s")
+        raise FieldError(field, message % {"value": shown, "prefix": code[:2]}, raw)
     if not code[2:8].isdigit():
-        raise FieldError(
-            field, f"{raw!r}: positions 3-8 must be an administrative division code (第 3-8 位应为行政区划码)", raw
-        )
+        message = _("%(value)s: positions 3-8 must be an administrative division code")
+        raise FieldError(field, message % {"value": shown}, raw)
     expected = credit_check_char(code[:17])
     if code[17] != expected:
-        raise FieldError(
-            field, f"{raw!r} fails the check character (expected {expected!r}; 校验位错误，请核对营业执照)", raw
-        )
+        message = _("%(value)s fails the check character (expected %(expected)s)")
+        raise FieldError(field, message % {"value": shown, "expected": expected}, raw)
     return code
 
 
@@ -72,9 +72,9 @@ def coordinate(raw: object, field: str) -> Decimal:
     try:
         value = Decimal(str(raw).strip())
     except (InvalidOperation, ValueError) as exc:
-        raise FieldError(field, f"{raw!r} is not a number (请输入数字)", raw) from exc
+        raise FieldError(field, _("%(value)s is not a number") % {"value": repr(raw)}, raw) from exc
     if not value.is_finite():
-        raise FieldError(field, f"{raw!r} is not a number (请输入数字)", raw)
+        raise FieldError(field, _("%(value)s is not a number") % {"value": repr(raw)}, raw)
     return value.quantize(Decimal("0.000001"))
 
 
@@ -82,37 +82,32 @@ def china_coordinates(lat_raw: object, lng_raw: object) -> tuple[Decimal, Decima
     lat = coordinate(lat_raw, "latitude")
     lng = coordinate(lng_raw, "longitude")
     if not LAT_RANGE[0] <= lat <= LAT_RANGE[1]:
-        raise FieldError(
-            "latitude", f"{lat} is outside China ({LAT_RANGE[0]}–{LAT_RANGE[1]}°N; 坐标不在中国境内)", lat_raw
-        )
+        message = _("latitude %(value)s is outside China (%(low)s–%(high)s°N)")
+        raise FieldError("latitude", message % {"value": lat, "low": LAT_RANGE[0], "high": LAT_RANGE[1]}, lat_raw)
     if not LNG_RANGE[0] <= lng <= LNG_RANGE[1]:
-        raise FieldError(
-            "longitude", f"{lng} is outside China ({LNG_RANGE[0]}–{LNG_RANGE[1]}°E; 坐标不在中国境内)", lng_raw
-        )
+        message = _("longitude %(value)s is outside China (%(low)s–%(high)s°E)")
+        raise FieldError("longitude", message % {"value": lng, "low": LNG_RANGE[0], "high": LNG_RANGE[1]}, lng_raw)
     return lat, lng
 
 
 def scenario(raw: str) -> str:
     if raw not in SCENARIOS:
-        raise FieldError(
-            "scenario",
-            f"{raw!r} is not one of the ten life scenarios {sorted(SCENARIOS)} (请选择衣食住行娱学购健财游之一)",
-            raw,
-        )
+        message = _("%(value)s is not one of the ten life scenarios: %(codes)s")
+        raise FieldError("scenario", message % {"value": repr(raw), "codes": ", ".join(sorted(SCENARIOS))}, raw)
     return raw
 
 
 def required_text(data: dict[str, object], field: str, max_length: int) -> str:
     text = str(data.get(field) or "").strip()
     if not text:
-        raise FieldError(field, "is required (必填)")
+        raise FieldError(field, _("is required"))
     if len(text) > max_length:
-        raise FieldError(field, f"is longer than {max_length} characters (不能超过 {max_length} 个字)", text)
+        raise FieldError(field, _("is longer than %(n)d characters") % {"n": max_length}, text)
     return text
 
 
 def optional_text(data: dict[str, object], field: str, max_length: int) -> str:
     text = str(data.get(field) or "").strip()
     if len(text) > max_length:
-        raise FieldError(field, f"is longer than {max_length} characters (不能超过 {max_length} 个字)", text)
+        raise FieldError(field, _("is longer than %(n)d characters") % {"n": max_length}, text)
     return text

@@ -31,6 +31,10 @@ P = ParamSpec("P")
 
 COOKIE_NAME = "hufen_member"
 COOKIE_PATH = "/m/"
+# Holds the signed join ticket between the code and the terms page.
+JOIN_COOKIE_NAME = "hufen_join"
+# Member API bearer tokens (`/api/v1/me`) start with this; portal cookies have no prefix.
+API_TOKEN_PREFIX = "hm_"
 # What a signed-in owner may do for themselves; scope (Scope.SELF) still limits it to their own data.
 MEMBER_PERMISSIONS = frozenset({"membership.view", "benefits.redeem"})
 
@@ -67,11 +71,17 @@ def member_actor(member: Member) -> Actor:
 
 def live_session(request: HttpRequest) -> PortalSession | None:
     """The request's portal session when its cookie names one that is neither ended nor expired."""
-    token = request.COOKIES.get(COOKIE_NAME, "")
+    return session_for_token(request.COOKIES.get(COOKIE_NAME, ""), channel="h5")
+
+
+def session_for_token(token: str, *, channel: str) -> PortalSession | None:
+    """The live session of `channel` a token names: a cookie never works as a bearer, nor the reverse."""
     if not token or len(token) > 100:
         return None
     session = (
-        PortalSession.objects.filter(token_hash=token_hash(token), ended_at__isnull=True, expires_at__gt=timezone.now())
+        PortalSession.objects.filter(
+            token_hash=token_hash(token), channel=channel, ended_at__isnull=True, expires_at__gt=timezone.now()
+        )
         .select_related("member__program__brand", "member__person", "member__tier")
         .first()
     )

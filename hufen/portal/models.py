@@ -1,4 +1,5 @@
-"""The owner portal's own tables: the SMS outbox, one-time sign-in codes and member sessions.
+"""The owner portal's own tables: the SMS outbox, one-time sign-in codes, member sessions and the
+consents a person gave when joining a brand's program.
 
 Portal sessions are not Django sessions: a member is not a `User`, and keeping the two apart means
 a portal cookie can never open the console, and a console login never opens the portal.
@@ -10,6 +11,7 @@ from django.db import models
 
 from hufen.membership.models import Member
 from hufen.org.models import Brand
+from hufen.people.models import Person
 
 
 class SmsMessage(models.Model):
@@ -43,6 +45,9 @@ class LoginCode(models.Model):
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
+    # The code was right but the person has not joined the brand's program yet: the code waits for
+    # the join page (consent), which spends it. Only a code with this set can complete a join.
+    verified_at = models.DateTimeField(null=True, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
 
     class Meta:
@@ -54,7 +59,10 @@ class LoginCode(models.Model):
 
 
 class PortalSession(models.Model):
-    """A member signed in to the portal; the cookie holds a random token, the table only its hash."""
+    """A member signed in: the portal cookie (channel h5) or a member API bearer token (channel api)
+    holds a random token, the table only its hash."""
+
+    CHANNEL_CHOICES = [("h5", "Owner H5 portal"), ("api", "Member API (/api/v1/me)")]
 
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="portal_sessions")
     token_hash = models.CharField(max_length=64, unique=True)
@@ -63,9 +71,35 @@ class PortalSession(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=200, blank=True)
+    channel = models.CharField(max_length=4, choices=CHANNEL_CHOICES, default="h5")
 
     class Meta:
         ordering = ["-id"]
 
     def __str__(self) -> str:
         return f"portal session {self.pk} of member {self.member_id}"
+
+
+class ProgramConsent(models.Model):
+    """A person's agreement to a brand program's terms, given before the portal enrolled them.
+
+    Kept forever (append-only): the version and a digest of the exact text shown prove what was agreed.
+    """
+
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="program_consents")
+    brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="+")
+    terms_version = models.CharField(max_length=20)
+    terms_digest = models.CharField(max_length=64, help_text="sha256 of the terms text as shown")
+    language = models.CharField(max_length=10)
+    marketing = models.BooleanField(default=False, help_text="Also agreed to receive offers by SMS")
+    channel = models.CharField(max_length=4, choices=PortalSession.CHANNEL_CHOICES)
+    accepted_at = models.DateTimeField()
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["person", "brand", "-accepted_at"])]
+
+    def __str__(self) -> str:
+        return f"consent {self.pk}: person {self.person_id} to {self.terms_version}"

@@ -1,5 +1,5 @@
-"""Portal writes: SMS sign-in codes, member sign-in (matching or creating the person, joining the
-brand's program) and sign-out.
+"""Portal writes: SMS sign-in codes, member sign-in (the phone marked verified), joining the brand's
+program only after the person agreed to its terms, and sign-out.
 
 Sign-in is anonymous until the code is right, so these services take the request's address instead
 of an actor, and act as `PORTAL_SYSTEM` (a system actor labelled for the portal) where a person or a
@@ -15,6 +15,7 @@ import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core import signing
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
@@ -26,13 +27,14 @@ from hufen.common.errors import FieldError
 from hufen.common.events import publish
 from hufen.common.pii import mask_phone, normalize_cn_mobile
 from hufen.common.sms import Sms, SmsError, sms_send
-from hufen.membership.models import Member
+from hufen.membership.models import Member, Program
 from hufen.membership.services import member_join
 from hufen.org.models import Brand
 from hufen.people.models import ContactPoint, Person
 from hufen.people.services import PersonInput, person_create
-from hufen.portal.access import member_actor, token_hash
-from hufen.portal.models import LoginCode, PortalSession
+from hufen.portal.access import API_TOKEN_PREFIX, member_actor, token_hash
+from hufen.portal.models import LoginCode, PortalSession, ProgramConsent
+from hufen.portal.terms import TERMS_VERSION, program_terms
 
 CODE_TTL = dt.timedelta(minutes=5)
 MAX_ATTEMPTS = 5
@@ -155,8 +157,34 @@ def _send_code(phone: str, brand: Brand, ip: str | None) -> CodeSent:
 class SignIn:
     member: Member
     session: PortalSession
-    token: str  # the cookie value; only its hash is stored
+    token: str  # the cookie value (or the API bearer token); only its hash is stored
     created_person: bool
+
+
+@dataclass(frozen=True)
+class JoinNeeded:
+    """The code was right, but the person is not (yet) a member of the brand: show the terms first.
+
+    `ticket` is signed and short-lived; it names the checked code, which the join spends.
+    """
+
+    ticket: str
+    brand: Brand
+    phone: str  # E.164
+    new_person: bool
+
+
+class JoinRequired(Exception):
+    """Raised by `member_sign_in` when the code was right but the person must agree to join first."""
+
+    def __init__(self, pending: JoinNeeded) -> None:
+        super().__init__(f"join {pending.brand.code} first")
+        self.pending = pending
+
+
+JOIN_TICKET_SALT = "hufen.portal.join"
+# How long the join page may stay open after the code was checked: long enough to read the terms.
+JOIN_TICKET_MAX_AGE = 15 * 60
 
 
 def _anonymous(phone: str) -> Actor:
@@ -203,52 +231,194 @@ def person_for_phone(phone: str) -> Person | None:
     return Person.objects.filter(phone=phone, status="active").order_by("id").first()
 
 
+def phone_mark_verified(*, person: Person, phone: str, at: dt.datetime, ip: str | None = None) -> ContactPoint:
+    """Record that `person` proved `phone` by an SMS code at `at` (audited; the newest proof wins)."""
+    contact, created = ContactPoint.objects.get_or_create(
+        person=person, kind="phone", value=phone, defaults={"last4": phone[-4:], "verified_at": at}
+    )
+    if not created and contact.verified_at is not None and contact.verified_at >= at:
+        return contact
+    if not created:
+        contact.verified_at = at
+        contact.save(update_fields=["verified_at"])
+    audit(
+        actor=_anonymous(phone),
+        action="contact.phone_verified",
+        obj_type="person",
+        obj_id=person.pk,
+        summary={"phone": mask_phone(phone), "contact": contact.pk, "by": "sms_code"},
+        ip=ip,
+    )
+    return contact
+
+
 def member_sign_in(
-    *, phone: str, code: str, brand_code: str = "", name: str = "", ip: str | None = None, user_agent: str = ""
+    *,
+    phone: str,
+    code: str,
+    brand_code: str = "",
+    name: str = "",
+    ip: str | None = None,
+    user_agent: str = "",
+    channel: str = CHANNEL,
 ) -> SignIn:
-    """Check the code; find the phone's person (or create a prospect), join the brand; open a session."""
+    """Check the code and mark the phone verified; a member of the brand gets a session. Anyone else
+    gets `JoinRequired` with a ticket for the terms page: nobody is enrolled without their consent."""
     e164 = _phone(phone)
     code = (code or "").strip()
     if len(code) != 6 or not code.isdigit():
         raise FieldError("code", _("The code is the 6 digits from the text message."))
     brand_for_portal(brand_code)  # an unknown brand in the form is still an error
-    name = " ".join((name or "").split())
+    name = " ".join((name or "").split())[:60]
     row = _check_code(e164, code, ip)
     with transaction.atomic():
         row = LoginCode.objects.select_for_update().select_related("brand").get(pk=row.pk)
         if row.used_at is not None:
             raise FieldError("code", _("This code was already used. Request a new one."))
+        now = timezone.now()
         person = person_for_phone(e164)
-        created = person is None
-        if person is None:
-            if not name:
-                # The code stays valid: the owner only has to add a name. Asked only after the
-                # right code, so the form never tells a stranger whether a phone is registered.
-                raise FieldError("name", _("New here? Enter your name to create your membership."))
-            person = person_create(actor=PORTAL_SYSTEM, data=PersonInput(name=name[:60], phone=e164, source="portal"))
+        if person is None and not name:
+            # The code stays valid: the owner only has to add a name. Asked only after the
+            # right code, so the form never tells a stranger whether a phone is registered.
+            raise FieldError("name", _("New here? Enter your name to create your membership."))
+        if person is not None:
+            phone_mark_verified(person=person, phone=e164, at=now, ip=ip)
         # The program joined is the one the code was sent for, whatever brand the form now names.
-        member = member_join(actor=PORTAL_SYSTEM, person=person, brand=row.brand, channel=CHANNEL)
-        if member.status == "closed":
-            raise FieldError("phone", _("This membership is closed. Please contact customer service."))
-        row.used_at = timezone.now()
-        row.save(update_fields=["used_at"])
-        session, token = _open_session(member, ip=ip, user_agent=user_agent)
-        actor = member_actor(member)
-        audit(
-            actor=actor,
-            action="portal.login",
-            obj_type="member",
-            obj_id=member.pk,
-            summary={"phone": mask_phone(e164), "new_person": created, "session": session.pk},
-            ip=ip,
+        member = (
+            Member.objects.filter(person=person, program__brand=row.brand).select_related("person").first()
+            if person is not None
+            else None
         )
-        publish("portal_signed_in", person_id=person.pk, channel=CHANNEL, properties={"member_id": member.pk})
+        if member is None:
+            row.verified_at = now
+            row.save(update_fields=["verified_at"])
+            ticket = signing.dumps({"code": row.pk, "phone": e164, "name": name}, salt=JOIN_TICKET_SALT)
+            pending = JoinNeeded(ticket=ticket, brand=row.brand, phone=e164, new_person=person is None)
+        else:
+            if member.status == "closed":
+                raise FieldError("phone", _("This membership is closed. Please contact customer service."))
+            row.used_at = now
+            row.save(update_fields=["used_at"])
+            return _signed_in(member, e164, created=False, ip=ip, user_agent=user_agent, channel=channel)
+    # Outside the transaction: the code's verification and the phone's must stay committed.
+    raise JoinRequired(pending)
+
+
+def _signed_in(member: Member, phone: str, *, created: bool, ip: str | None, user_agent: str, channel: str) -> SignIn:
+    session, token = _open_session(member, ip=ip, user_agent=user_agent, channel=channel)
+    audit(
+        actor=member_actor(member),
+        action="portal.login",
+        obj_type="member",
+        obj_id=member.pk,
+        summary={"phone": mask_phone(phone), "new_person": created, "session": session.pk, "channel": channel},
+        ip=ip,
+    )
+    publish("portal_signed_in", person_id=member.person_id, channel=CHANNEL, properties={"member_id": member.pk})
     return SignIn(member=member, session=session, token=token, created_person=created)
 
 
-def _open_session(member: Member, *, ip: str | None, user_agent: str) -> tuple[PortalSession, str]:
+def join_ticket_open(ticket: str) -> JoinNeeded:
+    """The join a ticket stands for; a forged, stale or spent ticket is an error saying to sign in again."""
+    try:
+        data = signing.loads(ticket or "", salt=JOIN_TICKET_SALT, max_age=JOIN_TICKET_MAX_AGE)
+    except signing.BadSignature as exc:  # includes SignatureExpired
+        raise FieldError("ticket", _("This sign-in has expired. Please sign in again.")) from exc
+    row = LoginCode.objects.select_related("brand").filter(pk=data.get("code")).first()
+    if row is None or row.verified_at is None or row.used_at is not None or row.phone != data.get("phone"):
+        raise FieldError("ticket", _("This sign-in has expired. Please sign in again."))
+    return JoinNeeded(ticket=ticket, brand=row.brand, phone=row.phone, new_person=person_for_phone(row.phone) is None)
+
+
+def _ticket_name(ticket: str) -> str:
+    data = signing.loads(ticket, salt=JOIN_TICKET_SALT, max_age=JOIN_TICKET_MAX_AGE)
+    return str(data.get("name") or "")[:60]
+
+
+def member_join_with_consent(
+    *,
+    ticket: str,
+    accept_terms: bool,
+    terms_version: str,
+    marketing: bool = False,
+    ip: str | None = None,
+    user_agent: str = "",
+    channel: str = CHANNEL,
+) -> SignIn:
+    """Enrol the ticket's person in the brand's program after they agreed to the current terms.
+
+    Records the consent (version and digest of the text in the active language), creates the person
+    for a new phone (its phone verified by the code), joins, spends the code and opens a session.
+    """
+    pending = join_ticket_open(ticket)
+    if not accept_terms:
+        raise FieldError("accept_terms", _("Please read and agree to the membership terms to join."))
+    if terms_version != TERMS_VERSION:
+        raise FieldError("terms_version", _("The terms have changed. Please read the new version and agree again."))
+    with transaction.atomic():
+        row = (
+            LoginCode.objects.select_for_update().select_related("brand").get(phone=pending.phone, pk=_code_id(ticket))
+        )
+        if row.used_at is not None:
+            raise FieldError("ticket", _("This sign-in has expired. Please sign in again."))
+        now = timezone.now()
+        person = person_for_phone(row.phone)
+        created = person is None
+        if person is None:
+            name = _ticket_name(ticket)
+            if not name:
+                raise FieldError("name", _("New here? Enter your name to create your membership."))
+            person = person_create(actor=PORTAL_SYSTEM, data=PersonInput(name=name, phone=row.phone, source="portal"))
+        phone_mark_verified(person=person, phone=row.phone, at=row.verified_at or now, ip=ip)
+        terms = program_terms(row.brand, program_name(row.brand))
+        consent = ProgramConsent.objects.create(
+            person=person,
+            brand=row.brand,
+            terms_version=terms.version,
+            terms_digest=terms.digest,
+            language=terms.language,
+            marketing=bool(marketing),
+            channel=channel,
+            accepted_at=now,
+            ip_address=ip,
+            user_agent=user_agent[:200],
+        )
+        audit(
+            actor=_anonymous(row.phone),
+            action="portal.consent",
+            obj_type="person",
+            obj_id=person.pk,
+            summary={
+                "brand": row.brand.code,
+                "terms": terms.version,
+                "marketing": bool(marketing),
+                "consent": consent.pk,
+            },
+            ip=ip,
+        )
+        member = member_join(actor=PORTAL_SYSTEM, person=person, brand=row.brand, channel=channel)
+        if member.status == "closed":
+            raise FieldError("phone", _("This membership is closed. Please contact customer service."))
+        row.used_at = now
+        row.save(update_fields=["used_at"])
+        return _signed_in(member, row.phone, created=created, ip=ip, user_agent=user_agent, channel=channel)
+
+
+def _code_id(ticket: str) -> int:
+    data = signing.loads(ticket, salt=JOIN_TICKET_SALT, max_age=JOIN_TICKET_MAX_AGE)
+    return int(data["code"])
+
+
+def program_name(brand: Brand) -> str:
+    """The brand's program name, as the membership program will be called once someone joins."""
+    name = Program.objects.filter(brand=brand).values_list("name", flat=True).first()
+    return name or f"{brand.name}会员"
+
+
+def _open_session(member: Member, *, ip: str | None, user_agent: str, channel: str) -> tuple[PortalSession, str]:
     now = timezone.now()
-    token = secrets.token_urlsafe(32)
+    # API tokens carry a prefix so a leaked one is recognisable in logs and secret scanners.
+    token = (API_TOKEN_PREFIX if channel == "api" else "") + secrets.token_urlsafe(32)
     session = PortalSession.objects.create(
         member=member,
         token_hash=token_hash(token),
@@ -256,6 +426,7 @@ def _open_session(member: Member, *, ip: str | None, user_agent: str) -> tuple[P
         expires_at=now + dt.timedelta(days=settings.HUFEN_PORTAL_SESSION_DAYS),
         ip_address=ip,
         user_agent=user_agent[:200],
+        channel=channel,
     )
     return session, token
 

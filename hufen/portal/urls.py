@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from hufen.portal.views import auth, benefits, card, points
+from hufen.portal.views import auth, benefits, card, join, points
 
 app_name = "portal"
 
@@ -11,6 +11,7 @@ urlpatterns = [
     path("card/key/", card.card_key, name="card_key"),
     path("login/", auth.login, name="login"),
     path("logout/", auth.logout, name="logout"),
+    path("join/", join.join, name="join"),
     path("points/", points.points, name="points"),
     path("benefits/", benefits.benefit_list_view, name="benefits"),
     path("benefits/<int:item_id>/redeem/", benefits.benefit_redeem_view, name="benefit_redeem"),

@@ -17,7 +17,7 @@ from ninja import Field, Router, Schema
 from hufen.api.auth import actor_of
 from hufen.api.errors import ApiError, with_errors
 from hufen.tracking.services import events_ingest, identity_identify
-from hufen.tracking.validation import MAX_BATCH
+from hufen.tracking.validation import ID_FIELDS, MAX_BATCH
 
 router = Router(tags=["events"])
 
@@ -25,7 +25,7 @@ router = Router(tags=["events"])
 class EventsIn(Schema):
     events: list[Any] = Field(
         description="Up to 1,000 events: {event_id, event, ts (ISO-8601 with offset), person_id | phone | "
-        "anonymous_id, dealer_id?, channel?, properties?}."
+        "unionid | openid | email | app_user_id | anonymous_id, dealer_id?, channel?, properties?}."
     )
 
 
@@ -48,6 +48,10 @@ class IdentifyIn(Schema):
     anonymous_id: str = Field(min_length=1, max_length=128)
     person_id: int | None = None
     phone: str | None = Field(None, max_length=30)
+    unionid: str | None = Field(None, max_length=128, description="WeChat unionid ONE ID knows")
+    openid: str | None = Field(None, max_length=128, description="WeChat openid ONE ID knows")
+    email: str | None = Field(None, max_length=128)
+    app_user_id: str | None = Field(None, max_length=128)
 
 
 class IdentifyOut(Schema):
@@ -81,6 +85,10 @@ def events_post(request: HttpRequest, data: EventsIn) -> dict[str, Any]:
 @router.post("/identify", response=with_errors({200: IdentifyOut}), summary="Join a device id to a person")
 def events_identify(request: HttpRequest, data: IdentifyIn) -> dict[str, Any]:
     person_id = identity_identify(
-        actor=actor_of(request), anonymous_id=data.anonymous_id, person_id=data.person_id, phone=data.phone
+        actor=actor_of(request),
+        anonymous_id=data.anonymous_id,
+        person_id=data.person_id,
+        phone=data.phone,
+        identifiers={k: v for k in ID_FIELDS if (v := getattr(data, k)) is not None},
     )
     return {"anonymous_id": data.anonymous_id, "person_id": person_id}

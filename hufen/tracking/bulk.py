@@ -12,7 +12,8 @@ This module is a fast path that is exact by construction:
    a float where an integer belongs, duplicate keys) — is handed to `validate_event` itself, so the
    verdict and the reason are always the row validator's;
 3. identifiers are resolved for the whole chunk with a few `IN (...)` queries and one join:
-   person and dealer existence and scope, phone -> person (ContactPoint), device -> person
+   person and dealer existence and scope, phone -> person (ContactPoint and the ONE ID index), unionid,
+   openid, email, app user id -> person (the ONE ID index), device -> person
    (IdentityLink, and a device identified earlier in the same file), with `resolve`'s reasons.
 
 The caller (the command) dedupes by event_id and writes the lake through `lake.append`.
@@ -20,10 +21,9 @@ The caller (the command) dedupes by event_id and writes the lake through `lake.a
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,15 +32,24 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from hufen.common.actors import Actor, Scope
-from hufen.common.pii import FieldError, normalize_cn_mobile
-from hufen.people.models import ContactPoint, Person
+from hufen.people.models import Person
 from hufen.tracking.catalogue import Catalogue
-from hufen.tracking.models import IdentityLink
-from hufen.tracking.resolve import _allowed_dealers, _existing, chunks
+from hufen.tracking.resolve import (
+    INVALID,
+    SEVERAL,
+    UNSEEN,
+    _allowed_dealers,
+    _existing,
+    device_persons,
+    identifier_holders,
+    live_persons,
+)
 from hufen.tracking.validation import (
+    ID_FIELDS,
     KNOWN_FIELDS,
     MAX_EVENT_ID,
     MAX_FUTURE,
+    MAX_IDENTIFIER,
     MAX_PROPERTIES_BYTES,
     OLDEST,
     Event,
@@ -48,7 +57,7 @@ from hufen.tracking.validation import (
     validate_event,
 )
 
-# The clean rows of a chunk, in the lake's column order plus the row number and the raw phone.
+# The clean rows of a chunk, in the lake's column order plus the row number and the raw identifiers.
 CLEAN_SCHEMA = pa.schema(
     [
         pa.field("row", pa.int64()),
@@ -61,9 +70,12 @@ CLEAN_SCHEMA = pa.schema(
         pa.field("dealer_id", pa.int64()),
         pa.field("channel", pa.string()),
         pa.field("properties", pa.string()),
+        *(pa.field(name, pa.string()) for name in ID_FIELDS),
     ]
 )
-TEXT_FIELDS = ("event_id", "event", "phone", "anonymous_id", "channel")
+TEXT_FIELDS = ("event_id", "event", "phone", "anonymous_id", "channel", *ID_FIELDS)
+RAW_IDENTIFIERS = ("phone", *ID_FIELDS)  # resolved to person_id, not kept in the lake
+RESOLVED_NAMES = [n for n in CLEAN_SCHEMA.names if n not in RAW_IDENTIFIERS]
 INT_FIELDS = ("person_id", "dealer_id")
 # Only the plain ISO-8601 shape is parsed in SQL; everything else goes to `parse_ts` row by row.
 TS_PATTERN = (
@@ -87,7 +99,7 @@ class Chunk:
 
 @dataclass
 class Checked:
-    clean: pa.Table  # CLEAN_SCHEMA minus phone, resolved, in row order
+    clean: pa.Table  # CLEAN_SCHEMA minus the raw identifiers (RESOLVED_NAMES), resolved, in row order
     rejected: list[tuple[int, Problem, Any]]  # (row, problem, raw)
     slow_rows: int
 
@@ -178,7 +190,18 @@ def _stage_sql(chunk: Chunk) -> str:
     exprs: dict[str, str] = {}
     oks: list[str] = []
     if chunk.kind == "jsonl":
-        names = ["event_id", "event", "ts", "person_id", "phone", "anonymous_id", "dealer_id", "channel", "properties"]
+        names = [
+            "event_id",
+            "event",
+            "ts",
+            "person_id",
+            "phone",
+            "anonymous_id",
+            "dealer_id",
+            "channel",
+            "properties",
+            *ID_FIELDS,
+        ]
         paths = ", ".join(_q(f'$."{n}"') for n in names)
         source = (
             "(SELECT row, __pos, obj, CASE WHEN obj THEN json_keys(line) END AS keys, "
@@ -270,7 +293,8 @@ def _check_sql(stage: str, now: dt.datetime, catalogue: Catalogue) -> str:
             "(s.person_id IS NULL OR s.person_id >= 1)",
             "(s.dealer_id IS NULL OR s.dealer_id >= 1)",
             "(s.anonymous_id IS NULL OR length(s.anonymous_id) <= 128)",
-            "(s.person_id IS NOT NULL OR s.phone IS NOT NULL OR s.anonymous_id IS NOT NULL)",
+            *(f"(s.{n} IS NULL OR length(s.{n}) <= {MAX_IDENTIFIER})" for n in ID_FIELDS),
+            "(" + " OR ".join(f"s.{n} IS NOT NULL" for n in ("person_id", "anonymous_id", *RAW_IDENTIFIERS)) + ")",
             f"(s.channel IS NULL OR regexp_full_match(s.channel, {_q(CHANNEL_PATTERN)}))",
             f"(s.properties IS NULL OR strlen(s.properties) <= {MAX_PROPERTIES_BYTES})",
             required,
@@ -283,7 +307,8 @@ def _events_table(rows: Sequence[tuple[int, Event]]) -> pa.Table:
     cols: list[list[Any]] = [[] for _ in CLEAN_SCHEMA.names]
     for row, ev in rows:
         values = (row, ev.event_id, ev.event, ev.ts, ev.person_id, ev.phone, ev.anonymous_id, ev.dealer_id)
-        for i, value in enumerate((*values, ev.channel, ev.properties)):
+        ids = (ev.unionid, ev.openid, ev.email, ev.app_user_id)
+        for i, value in enumerate((*values, ev.channel, ev.properties, *ids)):
             cols[i].append(value)
     return pa.Table.from_arrays(
         [pa.array(c, type=f.type) for c, f in zip(cols, CLEAN_SCHEMA, strict=True)], schema=CLEAN_SCHEMA
@@ -349,15 +374,13 @@ class BulkChecker:
     def _resolve(self, clean: pa.Table) -> tuple[pa.Table, list[tuple[int, Problem]]]:
         """`resolve.resolve` for a whole chunk: one join instead of a loop."""
         persons = _existing(_distinct(clean, "person_id"), Person)
+        live = live_persons(persons)
         dealers = _allowed_dealers(self.actor, _distinct(clean, "dealer_id"))
-        normal, holders = _phone_holders(_distinct(clean, "phone"))
+        holders = identifier_holders((f, v) for f in RAW_IDENTIFIERS for v in _distinct(clean, f))
         anon_ids = _distinct(clean, "anonymous_id")
         unknown = sorted(set(anon_ids) - self.file_links.keys() - self.stored_links.keys())
-        for part in chunks(unknown):
-            self.stored_links.update(dict.fromkeys(part))
-            self.stored_links.update(
-                IdentityLink.objects.filter(anonymous_id__in=part).values_list("anonymous_id", "person_id")
-            )
+        self.stored_links.update(dict.fromkeys(unknown))
+        self.stored_links.update(device_persons(unknown))
         links: dict[str, int] = {}
         for anon in anon_ids:
             person = self.file_links.get(anon) or self.stored_links.get(anon)
@@ -365,16 +388,21 @@ class BulkChecker:
                 links[anon] = person
         con = self.con
         con.register("clean", clean)
-        con.register("persons", pa.table({"id": pa.array(sorted(persons), pa.int64())}))
-        con.register("dealers", pa.table({"id": pa.array(sorted(dealers), pa.int64())}))
         con.register(
-            "phones",
+            "persons",
+            pa.table({"id": pa.array(list(live), pa.int64()), "live": pa.array(list(live.values()), pa.int64())}),
+        )
+        con.register("dealers", pa.table({"id": pa.array(sorted(dealers), pa.int64())}))
+        keys = list(holders)
+        con.register(
+            "idents",
             pa.table(
                 {
-                    "raw": pa.array(list(normal), pa.string()),
-                    "e164": pa.array(list(normal.values()), pa.string()),
-                    "n": pa.array([len(holders.get(v, ())) for v in normal.values()], pa.int64()),
-                    "holder": pa.array([(holders.get(v) or (None,))[0] for v in normal.values()], pa.int64()),
+                    "field": pa.array([k[0] for k in keys], pa.string()),
+                    "raw": pa.array([k[1] for k in keys], pa.string()),
+                    "normal": pa.array([holders[k].normal is not None for k in keys], pa.bool_()),
+                    "n": pa.array([len(holders[k].persons) for k in keys], pa.int64()),
+                    "holder": pa.array([(holders[k].persons or (None,))[0] for k in keys], pa.int64()),
                 }
             ),
         )
@@ -384,51 +412,11 @@ class BulkChecker:
                 {"anon": pa.array(list(links), pa.string()), "person": pa.array(list(links.values()), pa.int64())}
             ),
         )
-        own = "NULL" if self.own_dealer is None else str(int(self.own_dealer))
         try:
-            table = con.sql(
-                f"""
-                WITH r AS (
-                    SELECT c.*, coalesce(c.dealer_id, CAST({own} AS BIGINT)) AS d,
-                        dl.id IS NOT NULL AS dealer_ok, pe.id IS NOT NULL AS person_ok,
-                        ph.raw IS NOT NULL AS phone_normal, coalesce(ph.n, 0) AS holders, ph.holder
-                    FROM clean c
-                    LEFT JOIN dealers dl ON dl.id = coalesce(c.dealer_id, CAST({own} AS BIGINT))
-                    LEFT JOIN persons pe ON pe.id = c.person_id
-                    LEFT JOIN phones ph ON ph.raw = c.phone
-                ), p AS (
-                    SELECT r.*, CASE
-                        WHEN d IS NOT NULL AND NOT dealer_ok AND d IS DISTINCT FROM CAST({own} AS BIGINT)
-                            THEN 'dealer_id|dealer ' || d || ' does not exist or is outside your data scope'
-                        WHEN person_id IS NOT NULL AND NOT person_ok
-                            THEN 'person_id|person ' || person_id || ' does not exist'
-                        WHEN phone IS NOT NULL AND NOT phone_normal THEN 'phone|is not a valid Chinese mobile number'
-                        WHEN phone IS NOT NULL AND holders = 0
-                            THEN 'phone|matches no person (ONE ID has not seen this number)'
-                        WHEN phone IS NOT NULL AND holders > 1 THEN 'phone|matches several persons; send person_id'
-                        WHEN phone IS NOT NULL AND person_id IS NOT NULL AND person_id <> holder
-                            THEN 'phone|belongs to another person than person_id'
-                    END AS problem,
-                    CASE WHEN phone IS NOT NULL THEN holder ELSE person_id END AS person1
-                    FROM r
-                ), firsts AS (  -- a device seen with a person for the first time in this chunk
-                    SELECT anonymous_id AS anon, arg_min(person1, row) AS person, min(row) AS first_row
-                    FROM p
-                    WHERE problem IS NULL AND anonymous_id IS NOT NULL AND person1 IS NOT NULL
-                        AND anonymous_id NOT IN (SELECT anon FROM links)
-                    GROUP BY anonymous_id
-                )
-                SELECT p.row, p.problem, p.event_id, p.event, p.ts,
-                    CASE WHEN p.person1 IS NOT NULL OR p.anonymous_id IS NULL THEN p.person1
-                        ELSE coalesce(l.person, CASE WHEN p.row > f.first_row THEN f.person END) END AS person_id,
-                    p.anonymous_id, p.d AS dealer_id, p.channel, p.properties,
-                    f.anon IS NOT NULL AND f.first_row = p.row AS links_device, f.person AS link_person
-                FROM p LEFT JOIN links l ON l.anon = p.anonymous_id LEFT JOIN firsts f ON f.anon = p.anonymous_id
-                ORDER BY p.row
-                """
-            ).to_arrow_table()
+            present = tuple(f for f in RAW_IDENTIFIERS if clean.column(f).null_count < clean.num_rows)
+            table = con.sql(_resolve_sql(self.own_dealer, present)).to_arrow_table()
         finally:
-            for name in ("clean", "persons", "dealers", "phones", "links"):
+            for name in ("clean", "persons", "dealers", "idents", "links"):
                 con.unregister(name)
         failed = table.filter(pc.is_valid(table.column("problem"))).select(["row", "problem"]).to_pydict()
         problems = []
@@ -438,31 +426,79 @@ class BulkChecker:
         new = table.filter(table.column("links_device")).select(["anonymous_id", "link_person"]).to_pydict()
         self.file_links.update(zip(new["anonymous_id"], new["link_person"], strict=True))
         ok = table.filter(pc.is_null(table.column("problem")))
-        return ok.select([n for n in CLEAN_SCHEMA.names if n != "phone"]), problems
+        return ok.select(RESOLVED_NAMES), problems
+
+
+def _resolve_sql(own_dealer: int | None, present: Sequence[str] = RAW_IDENTIFIERS) -> str:
+    """The row resolver's checks (`resolve._resolve_one`), in its order, as one query over a chunk.
+
+    `present`: the identifier columns with a value in the chunk (the others are null throughout and
+    decide nothing, so they are not joined)."""
+    own = "NULL" if own_dealer is None else str(int(own_dealer))
+    present = [f for f in RAW_IDENTIFIERS if f in present]
+    joins = "\n".join(f"LEFT JOIN idents i_{f} ON i_{f}.field = {_q(f)} AND i_{f}.raw = c.{f}" for f in present)
+    picks = "".join(
+        f", i_{f}.normal AS {f}_normal, coalesce(i_{f}.n, 0) AS {f}_n, i_{f}.holder AS {f}_holder" for f in present
+    )
+    cases = [
+        f"WHEN d IS NOT NULL AND NOT dealer_ok AND d IS DISTINCT FROM CAST({own} AS BIGINT) "
+        "THEN 'dealer_id|dealer ' || d || ' does not exist or is outside your data scope'",
+        "WHEN person_id IS NOT NULL AND NOT person_ok THEN 'person_id|person ' || person_id || ' does not exist'",
+    ]
+    for k, f in enumerate(present):
+        earlier = present[:k]
+        prior = "coalesce(" + ", ".join(["person_live", *(f"{e}_holder" for e in earlier)]) + ")"
+        named = (
+            "CASE WHEN person_id IS NOT NULL THEN 'person_id' "
+            + "".join(f"WHEN {e} IS NOT NULL THEN {_q(e)} " for e in earlier)
+            + "END"
+        )
+        invalid = INVALID.get(f, "is empty once spaces are removed")
+        cases += [
+            f"WHEN {f} IS NOT NULL AND NOT {f}_normal THEN {_q(f + '|' + invalid)}",
+            f"WHEN {f} IS NOT NULL AND {f}_n = 0 THEN {_q(f + '|' + UNSEEN[f])}",
+            f"WHEN {f} IS NOT NULL AND {f}_n > 1 THEN {_q(f + '|' + SEVERAL)}",
+            f"WHEN {f} IS NOT NULL AND {prior} IS NOT NULL AND {prior} <> {f}_holder "
+            f"THEN {_q(f + '|belongs to another person than ')} || {named}",
+        ]
+    person1 = "coalesce(" + ", ".join(["person_id", *(f"{f}_holder" for f in present)]) + ")"
+    return f"""
+        WITH r AS (
+            SELECT c.*, coalesce(c.dealer_id, CAST({own} AS BIGINT)) AS d,
+                dl.id IS NOT NULL AS dealer_ok, pe.id IS NOT NULL AS person_ok, pe.live AS person_live{picks}
+            FROM clean c
+            LEFT JOIN dealers dl ON dl.id = coalesce(c.dealer_id, CAST({own} AS BIGINT))
+            LEFT JOIN persons pe ON pe.id = c.person_id
+            {joins}
+        ), p AS (
+            SELECT r.*, CASE {" ".join(cases)} END AS problem, {person1} AS person1
+            FROM r
+        ), firsts AS (  -- a device seen with a person for the first time in this chunk
+            SELECT anonymous_id AS anon, arg_min(person1, row) AS person, min(row) AS first_row
+            FROM p
+            WHERE problem IS NULL AND anonymous_id IS NOT NULL AND person1 IS NOT NULL
+                AND anonymous_id NOT IN (SELECT anon FROM links)
+            GROUP BY anonymous_id
+        )
+        SELECT p.row, p.problem, p.event_id, p.event, p.ts,
+            CASE WHEN p.person1 IS NOT NULL OR p.anonymous_id IS NULL THEN p.person1
+                ELSE coalesce(l.person, CASE WHEN p.row > f.first_row THEN f.person END) END AS person_id,
+            p.anonymous_id, p.d AS dealer_id, p.channel, p.properties,
+            f.anon IS NOT NULL AND f.first_row = p.row AS links_device, f.person AS link_person
+        FROM p LEFT JOIN links l ON l.anon = p.anonymous_id LEFT JOIN firsts f ON f.anon = p.anonymous_id
+        ORDER BY p.row
+    """
 
 
 def _distinct(table: pa.Table, name: str) -> list[Any]:
     return [v for v in pc.unique(table.column(name)).to_pylist() if v is not None]
 
 
-def _phone_holders(phones: Iterable[str]) -> tuple[dict[str, str], dict[str, tuple[int, ...]]]:
-    normal: dict[str, str] = {}
-    for phone in phones:
-        with contextlib.suppress(FieldError):
-            normal[phone] = normalize_cn_mobile(phone)
-    holders: dict[str, set[int]] = {}
-    for part in chunks(sorted(set(normal.values()))):
-        for value, person_id in ContactPoint.objects.filter(kind="phone", value__in=part).values_list(
-            "value", "person_id"
-        ):
-            holders.setdefault(value, set()).add(person_id)
-    return normal, {k: tuple(sorted(v)) for k, v in holders.items()}
-
-
 def dedupe_first(tables: Sequence[pa.Table]) -> tuple[pa.Table, int]:
     """All chunks' clean rows with each event_id's first row only; and how many were dropped."""
     if not tables:
-        return pa.Table.from_batches([], schema=CLEAN_SCHEMA.remove(CLEAN_SCHEMA.get_field_index("phone"))), 0
+        empty = pa.schema([CLEAN_SCHEMA.field(n) for n in RESOLVED_NAMES])
+        return pa.Table.from_batches([], schema=empty), 0
     table = pa.concat_tables(tables)
     if pc.count_distinct(table.column("event_id")).as_py() == table.num_rows:
         return table, 0

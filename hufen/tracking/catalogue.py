@@ -75,6 +75,9 @@ BUILTIN_EVENT_TYPES: dict[str, tuple[str, ...]] = {
     "coupon_batch_created": (),
     "coupon_issued": (),
     "coupon_redeemed": (),
+    "memberday_coupon_attached": (),
+    "memberday_coupon_detached": (),
+    "segment_saved": (),
 }
 
 

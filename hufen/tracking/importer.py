@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from hufen.tracking.bulk import Chunk
-from hufen.tracking.validation import Problem
+from hufen.tracking.validation import ID_FIELDS, Problem
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 Row = tuple[int, dict[str, Any] | Problem]
@@ -116,31 +119,128 @@ def _jsonl_chunks(path: Path, rows: int) -> Iterator[Chunk]:
     if head.startswith(b"\xef\xbb\xbf") or _lone_cr(head):  # text-mode subtleties: the row reader decides
         yield from _legacy_chunks(read_rows(path, "jsonl"), rows)
         return
-    number = 0
-    numbers: list[int] = []
-    lines: list[bytes] = []
+    for first, piece in _line_groups(path, rows):
+        starts = _line_starts(piece)
+        if not _has_blank_line(piece):
+            fast = _jsonl_typed_chunk(first, piece, starts)
+            if fast is not None:
+                yield fast
+                continue
+        lines = (piece[:-1] if piece.endswith(b"\n") else piece).split(b"\n")
+        numbers = [first + i for i, line in enumerate(lines) if line.strip()]
+        kept = [line for line in lines if line.strip()]
+        if kept:
+            yield _jsonl_chunk(numbers, kept)
+
+
+_BLANK_LINE = re.compile(rb"\n[ \t\r\f\v]*\n")
+
+
+def _has_blank_line(piece: bytes) -> bool:
+    """Whether a line of `piece` is empty or only ASCII white space (not a row, in either reader)."""
+    if _BLANK_LINE.search(b"\n" + piece) is not None:
+        return True
+    last = piece[piece.rfind(b"\n") + 1 :]
+    return bool(last) and not last.strip()
+
+
+def _line_starts(piece: bytes) -> np.ndarray:
+    """Offsets of each line's start in `piece`, and one past its end (as if it ended with a newline)."""
+    ends = np.flatnonzero(np.frombuffer(piece, np.uint8) == 10) + 1
+    if not piece.endswith(b"\n"):
+        ends = np.append(ends, len(piece) + 1)
+    return np.concatenate([[0], ends]).astype(np.int64)
+
+
+def _line_groups(path: Path, rows: int) -> Iterator[tuple[int, bytes]]:
+    """The file as pieces of up to `rows` whole lines (blank ones included), with the first line's number."""
+    number = 1
+    rest = b""
     with open(path, "rb") as handle:
-        rest = b""
         while True:
             block = handle.read(_BLOCK_BYTES)
             data = rest + block
-            if not block:
-                parts, rest = (data.split(b"\n") if data else []), b""
+            if not data:
+                break
+            ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 10) + 1
+            if block:  # the unfinished last line waits for the next block
+                if not len(ends):
+                    rest = data
+                    continue
+                data, rest = data[: ends[-1]], data[ends[-1] :]
             else:
-                cut = data.rfind(b"\n")
-                parts, rest = (data[:cut].split(b"\n"), data[cut + 1 :]) if cut >= 0 else ([], data)
-            for line in parts:
-                number += 1
-                if line.strip():
-                    numbers.append(number)
-                    lines.append(line)
-                if len(lines) >= rows:
-                    yield _jsonl_chunk(numbers, lines)
-                    numbers, lines = [], []
+                rest = b""
+                if not data.endswith(b"\n"):
+                    ends = np.append(ends, len(data))
+            start = 0
+            for k in range(0, len(ends), rows):
+                stop = int(ends[min(k + rows, len(ends)) - 1])
+                yield number, data[start:stop]
+                number += min(rows, len(ends) - k)
+                start = stop
             if not block:
                 break
-    if lines:
-        yield _jsonl_chunk(numbers, lines)
+
+
+# The contract's scalar fields as JSON must carry them: anything else (a number as a string, a float
+# id, an unknown or repeated key, a line that is not an object) fails the strict reader for the
+# whole group, which then takes the general path.
+_JSON_SCALARS = pa.schema(
+    [
+        *((name, pa.string()) for name in ("event_id", "event", "ts", "phone", "anonymous_id", "channel")),
+        *((name, pa.string()) for name in ID_FIELDS),
+        ("person_id", pa.int64()),
+        ("dealer_id", pa.int64()),
+    ]
+)
+
+
+def _jsonl_typed_chunk(first: int, piece: bytes, starts: np.ndarray) -> Chunk | None:
+    """Lines parsed by Arrow's strict JSON reader into typed columns (checked like Parquet columns),
+    or None when a line is not plainly of the contract's shape."""
+    count = len(starts) - 1
+    try:
+        table = pajson.read_json(
+            pa.BufferReader(piece),
+            parse_options=pajson.ParseOptions(explicit_schema=_JSON_SCALARS, unexpected_field_behavior="infer"),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    extra = set(table.column_names) - set(_JSON_SCALARS.names) - {"properties"}
+    if table.num_rows != count or extra:
+        return None
+    if "properties" in table.column_names:
+        kind = table.schema.field("properties").type
+        if pa.types.is_struct(kind):
+            text = _properties_text(piece, starts)
+            table = table.set_column(table.column_names.index("properties"), "properties", text)
+        elif pa.types.is_null(kind):
+            table = table.drop_columns(["properties"])
+        elif not pa.types.is_string(kind):
+            return None
+    numbers = pa.array(np.arange(first, first + count, dtype=np.int64))
+
+    def raw(pos: int) -> Any:
+        return _jsonl_line(piece[starts[pos] : starts[pos + 1] - 1].decode())
+
+    return Chunk("columns", table.add_column(0, "row", numbers), raw)
+
+
+def _properties_text(piece: bytes, starts: np.ndarray) -> pa.Array:
+    """Each line's `properties` object as JSON text (as the general path keeps it), else null."""
+    data = piece if piece.endswith(b"\n") else piece + b"\n"
+    text = pa.LargeStringArray.from_buffers(len(starts) - 1, pa.py_buffer(starts), pa.py_buffer(data))
+    text.validate(full=True)
+    con = duckdb.connect(config={"threads": 2})
+    try:
+        con.register("src", pa.table({"line": text}))
+        result = con.sql(
+            "SELECT CASE WHEN json_type(p) = 'OBJECT' THEN CAST(p AS VARCHAR) END AS properties "
+            "FROM (SELECT json_extract(line, '$.\"properties\"') AS p FROM src)"
+        ).to_arrow_table()
+    finally:
+        con.close()
+    return result.column("properties").combine_chunks().cast(pa.string())
 
 
 def _jsonl_chunk(numbers: list[int], lines: list[bytes]) -> Chunk:

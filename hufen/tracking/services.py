@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -24,10 +26,11 @@ from hufen.common.actors import Actor, Role, Scope
 from hufen.common.audit import audit
 from hufen.common.errors import FieldError, NotFound, PermissionDenied
 from hufen.common.models import DomainEvent
+from hufen.people.merge import person_redirects
 from hufen.tracking import lake
 from hufen.tracking.catalogue import catalogue_load
 from hufen.tracking.models import IdentityLink, PendingEvent, RejectedEvent
-from hufen.tracking.resolve import chunks, resolve
+from hufen.tracking.resolve import chunks, device_persons, live_persons, resolve
 from hufen.tracking.validation import Event, Problem, validate_event
 
 FLUSH_BATCH = 200_000
@@ -83,8 +86,6 @@ def events_ingest(
     catalogue = catalogue_load()
     checked = [validate_event(raw, catalogue, now) for raw in raw_events]
     resolved, links = resolve(actor, checked, now)
-    candidate_ids = [ev.event_id for ev in resolved if isinstance(ev, Event)]
-    pending = set(PendingEvent.objects.filter(event_id__in=candidate_ids).values_list("event_id", flat=True))
     result = IngestResult()
     rows: list[Event] = []
     dead: list[RejectedEvent] = []
@@ -93,13 +94,20 @@ def events_ingest(
         if isinstance(ev, Problem):
             result.outcomes.append(EventOutcome(index, _event_id_of(raw), "rejected", ev.field, ev.reason))
             dead.append(_dead_letter(raw, index, ev, source, actor, now))
-        elif ev.event_id in pending or ev.event_id in seen:
+        elif ev.event_id in seen:
             result.outcomes.append(EventOutcome(index, ev.event_id, "duplicate"))
         else:
             seen.add(ev.event_id)
             rows.append(ev)
             result.outcomes.append(EventOutcome(index, ev.event_id, "accepted"))
-    _pending_insert(rows, now)
+    # One statement per 500 rows both stores and dedupes: what the unique index already held (sent
+    # before, or by a concurrent request) is not inserted, and is answered as a duplicate.
+    inserted = _pending_insert(rows, now)
+    if len(inserted) < len(rows):
+        result.outcomes = [
+            replace(o, status="duplicate") if o.status == "accepted" and o.event_id not in inserted else o
+            for o in result.outcomes
+        ]
     if dead_letters:
         RejectedEvent.objects.bulk_create(dead)
     _links_save(links.new, now, "event")
@@ -119,18 +127,30 @@ _PENDING_COLUMNS = (
 )
 
 
-def _pending_insert(events: Sequence[Event], now: dt.datetime) -> None:
-    """One multi-row INSERT per chunk; the ORM's per-field preparation cost half the ingest time.
+def _datetime_adapter() -> Callable[[dt.datetime], Any]:
+    """The database's datetime parameter: SQLite keeps naive UTC text (as Django writes it, without
+    Django's per-value checks), PostgreSQL takes the aware value."""
+    if connection.vendor == "sqlite" and connection.timezone_name == "UTC":
+        return lambda value: str(value.astimezone(dt.UTC).replace(tzinfo=None))
+    if connection.vendor == "postgresql":
+        return lambda value: value
+    return connection.ops.adapt_datetimefield_value
 
-    `ON CONFLICT DO NOTHING` (SQLite and PostgreSQL): an event_id that a concurrent request stored
-    since our check is kept once, and both callers rightly hear that their event is safe.
+
+def _pending_insert(events: Sequence[Event], now: dt.datetime) -> set[str]:
+    """One multi-row INSERT per chunk (the ORM's per-field preparation cost half the ingest time);
+    returns the event ids it stored.
+
+    `ON CONFLICT DO NOTHING ... RETURNING` (SQLite 3.35+ and PostgreSQL): an event_id the store
+    already holds is kept once and left out of the answer.
     """
     if not events:
-        return
-    adapt = connection.ops.adapt_datetimefield_value
+        return set()
+    adapt = _datetime_adapter()
     received = adapt(now)
     table = connection.ops.quote_name(PendingEvent._meta.db_table)
     columns = ", ".join(_PENDING_COLUMNS)
+    inserted: set[str] = set()
     for part in chunks(events, 500):
         values = ", ".join(["(" + ", ".join(["%s"] * len(_PENDING_COLUMNS)) + ")"] * len(part))
         params: list[Any] = []
@@ -149,7 +169,12 @@ def _pending_insert(events: Sequence[Event], now: dt.datetime) -> None:
                 )
             )
         with connection.cursor() as cursor:
-            cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT (event_id) DO NOTHING", params)
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+                params,
+            )
+            inserted.update(row[0] for row in cursor.fetchall())
+    return inserted
 
 
 def _dead_letter(raw: Any, index: int, problem: Problem, source: str, actor: Actor, now: dt.datetime) -> RejectedEvent:
@@ -178,9 +203,15 @@ def _links_save(new: dict[str, int], now: dt.datetime, source: str) -> None:
 
 @transaction.atomic
 def identity_identify(
-    *, actor: Actor, anonymous_id: str, person_id: int | None = None, phone: str | None = None
+    *,
+    actor: Actor,
+    anonymous_id: str,
+    person_id: int | None = None,
+    phone: str | None = None,
+    identifiers: dict[str, str] | None = None,
 ) -> int:
-    """Join a device's anonymous id to a person (by id or phone); returns the person's id.
+    """Join a device's anonymous id to a person (by id, phone or another ONE ID identifier: `identifiers`
+    maps unionid / openid / email / app_user_id to a value); returns the person's id.
 
     The first link wins: a device already joined keeps its person, so a shared tablet at a dealer
     cannot move someone's history to the next visitor.
@@ -190,9 +221,12 @@ def identity_identify(
     raw = {"event_id": "identify", "event": "identify", "ts": now, "anonymous_id": anonymous_id}
     raw.update({"person_id": person_id} if person_id is not None else {})
     raw.update({"phone": phone} if phone is not None else {})
+    raw.update({k: v for k, v in (identifiers or {}).items() if v is not None})
     checked = validate_event(raw, catalogue_load(), now)
-    if isinstance(checked, Event) and checked.person_id is None and checked.phone is None:
-        checked = Problem("person_id", "person_id or phone is required")
+    if isinstance(checked, Event) and checked.person_id is None and checked.phone is None and not checked.identifiers():
+        checked = Problem(
+            "person_id", "person_id, phone or another identifier (unionid, openid, email, app_user_id) is required"
+        )
     resolved, links = resolve(actor, [checked], now)
     outcome = resolved[0]
     if isinstance(outcome, Problem):
@@ -236,16 +270,38 @@ def outbox_ship(*, limit: int = 50_000) -> int:
     return shipped
 
 
-def _pending_table(rows: list[tuple[Any, ...]], links: dict[str, int]) -> pa.Table:
+def _pending_table(rows: list[tuple[Any, ...]]) -> pa.Table:
+    """Store rows as a lake table; the person as received is the source of the identity map."""
     cols: list[list[Any]] = [[] for _ in range(9)]
-    for _pk, event_id, event, ts, person_id, anon, dealer_id, channel, props, received in rows:
-        if person_id is None and anon:
-            person_id = links.get(anon)
-        for i, value in enumerate((event_id, event, ts, person_id, anon, dealer_id, channel, props, received)):
+    for row in rows:
+        for i, value in enumerate(row[1:]):
             cols[i].append(value)
-    return pa.Table.from_arrays(
+    table = pa.Table.from_arrays(
         [pa.array(c, type=f.type) for c, f in zip(cols, lake.EVENT_SCHEMA, strict=True)], schema=lake.EVENT_SCHEMA
     )
+    return lake.conform(table)
+
+
+def identity_map_for(table: pa.Table, *, devices_known: bool = False) -> lake.IdentityMap:
+    """The identity map restricted to a table's devices and persons (a few `IN (...)` queries).
+
+    `devices_known`: the rows' devices were looked up when they were checked (the importer), so only
+    merges are looked up."""
+    table = lake.conform(table)
+    source = table.column("source_person_id")
+    devices: dict[str, int] = {}
+    if not devices_known:
+        anon = table.column("anonymous_id").filter(pc.is_null(source))
+        devices = device_persons(a for a in pc.unique(anon).to_pylist() if a)
+    persons = {p for p in pc.unique(source).to_pylist() if p is not None} | set(devices.values())
+    redirects = {p: live for p, live in live_persons(persons).items() if p != live}
+    return lake.IdentityMap(devices, redirects)
+
+
+def identity_map_current() -> lake.IdentityMap:
+    """The whole identity map: every identified device, every live merge (`people.merge.person_redirects`)."""
+    devices = dict(IdentityLink.objects.values_list("anonymous_id", "person_id").iterator(chunk_size=20_000))
+    return lake.IdentityMap(devices, person_redirects())
 
 
 def pending_flush(*, lake_url: str | None = None, batch: int = FLUSH_BATCH) -> dict[str, int]:
@@ -272,13 +328,8 @@ def pending_flush(*, lake_url: str | None = None, batch: int = FLUSH_BATCH) -> d
             if not rows:
                 break
             last = rows[-1][0]
-            anon = sorted({r[5] for r in rows if r[5] and r[4] is None})
-            links: dict[str, int] = {}
-            for part in chunks(anon):
-                links.update(
-                    IdentityLink.objects.filter(anonymous_id__in=part).values_list("anonymous_id", "person_id")
-                )
-            counts = lake.append(lake_url, _pending_table(rows, links))
+            table = _pending_table(rows)
+            counts = lake.append(lake_url, identity_map_for(table).apply(table))
             lake._crash_point("flush_before_delete")
             for part in chunks([r[0] for r in rows]):
                 PendingEvent.objects.filter(id__in=part).delete()
@@ -288,45 +339,49 @@ def pending_flush(*, lake_url: str | None = None, batch: int = FLUSH_BATCH) -> d
 
 
 def lake_compact(*, lake_url: str | None = None) -> dict[str, int]:
-    """Merge each date partition's small files into one; safe to rerun and to kill at any point."""
+    """Merge each date partition's small files into one and apply the identity map; safe to rerun and
+    to kill at any point.
+
+    Identity: the map last applied to the whole lake is kept in the lake (`identity/*.parquet`). The
+    entries that changed since (devices identified, merges done or undone) are looked for in every
+    partition (two columns read); a partition holding an affected row is rewritten with its persons
+    resolved, like a compaction. The new map is saved only after every partition is done, so a job
+    killed half way redoes the search on its next run.
+    """
     lake_url = lake_url or settings.LAKE_URL
-    totals = {"partitions": 0, "files_in": 0, "rows": 0, "duplicates": 0}
+    totals = {"partitions": 0, "files_in": 0, "rows": 0, "duplicates": 0, "reresolved": 0}
     with lake.lake_lock(lake_url):
         totals["recovered"] = lake.recover(lake_url)
+        current = identity_map_current()
+        changes = current.changes_from(lake.IdentityMap.load(lake_url))
+        changed = bool(changes.devices or changes.redirects)
         for directory in lake.partitions(lake_url):
-            stats = lake.compact_partition(directory)
+            force = changed and lake.partition_needs_identity(directory, changes)
+            stats = lake.compact_partition(directory, current, force=force)
             if stats["rows"]:
                 totals["partitions"] += 1
                 totals["files_in"] += stats["files_in"]
                 totals["rows"] += stats["rows"]
                 totals["duplicates"] += stats["duplicates"]
+                totals["reresolved"] += int(force)
+        if changed or not (Path(lake_url) / lake.IDENTITY_DIR).exists():
+            current.save(lake_url)
     return totals
 
 
 def lake_import_table(*, table: pa.Table, lake_url: str | None = None) -> dict[str, int]:
-    """Write checked, resolved rows (the lake's columns but `received_at`) straight to the lake."""
+    """Write checked, resolved rows (the lake's columns but `received_at`, one row per event_id)
+    straight to the lake."""
     lake_url = lake_url or settings.LAKE_URL
     now = timezone.now()
     names = [n for n in lake.COLUMNS if n != "received_at"]
     stamp = int(now.timestamp() * 1_000_000)
     received = pa.array(np.full(table.num_rows, stamp, dtype=np.int64)).cast(pa.timestamp("us", tz="UTC"))
-    table = table.select(names).append_column("received_at", received)
+    table = lake.conform(table.select(names).append_column("received_at", received))
+    table = identity_map_for(table, devices_known=True).apply(table)
     with lake.lake_lock(lake_url):
         lake.recover(lake_url)
-        return lake.append(lake_url, table.cast(lake.EVENT_SCHEMA))
-
-
-def lake_import(*, events: Sequence[Event], lake_url: str | None = None) -> dict[str, int]:
-    """Write resolved events straight to the lake (the importer's path), deduplicated."""
-    lake_url = lake_url or settings.LAKE_URL
-    now = timezone.now()
-    rows = [
-        (0, e.event_id, e.event, e.ts, e.person_id, e.anonymous_id, e.dealer_id, e.channel, e.properties, now)
-        for e in events
-    ]
-    with lake.lake_lock(lake_url):
-        lake.recover(lake_url)
-        return lake.append(lake_url, _pending_table(rows, {}))
+        return lake.append(lake_url, table, unique=True)
 
 
 # --- the dead-letter store: retry or discard, HQ only, audited ------------------------------------

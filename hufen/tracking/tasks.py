@@ -34,3 +34,10 @@ def flush_task() -> dict[str, Any]:
 @task()
 def compact_task() -> dict[str, Any]:
     return tracking_compact()
+
+
+@task()
+def scheduler_purge_task() -> dict[str, Any]:
+    from hufen.common.scheduler import runs_purge
+
+    return {"deleted": runs_purge()}

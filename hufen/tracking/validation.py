@@ -20,11 +20,16 @@ MAX_PROPERTIES_BYTES = 8192
 MAX_FUTURE = dt.timedelta(days=1)
 OLDEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 MAX_INT64 = 2**63 - 1
+# Identifiers ONE ID indexes (`hufen.identity.models.Identifier` kinds), resolved to the person holding them.
+ID_FIELDS = ("unionid", "openid", "email", "app_user_id")
+MAX_IDENTIFIER = 128
 KNOWN_FIELDS = frozenset(
-    {"event_id", "event", "ts", "person_id", "phone", "anonymous_id", "dealer_id", "channel", "properties"}
+    {"event_id", "event", "ts", "person_id", "phone", "anonymous_id", "dealer_id", "channel", "properties", *ID_FIELDS}
 )
 _EVENT_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 _CHANNEL = re.compile(r"^[a-z0-9_.\-]{1,40}$")
+# One encoder for every event: `json.dumps` with options builds a new encoder per call.
+_PROPERTIES_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,15 @@ class Event:
     dealer_id: int | None
     channel: str | None
     properties: str | None  # JSON text
+    unionid: str | None = None
+    openid: str | None = None
+    email: str | None = None
+    app_user_id: str | None = None
+
+    def identifiers(self) -> dict[str, str]:
+        """The ONE ID identifiers the event carries (kind -> value as sent)."""
+        found = {kind: getattr(self, kind) for kind in ID_FIELDS}
+        return {kind: value for kind, value in found.items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -111,8 +125,15 @@ def _validate(raw: dict[str, Any], catalogue: Catalogue, now: dt.datetime) -> Ev
     anonymous_id = raw.get("anonymous_id") or None
     if anonymous_id is not None and (not isinstance(anonymous_id, str) or len(anonymous_id) > 128):
         raise ValueError("anonymous_id|must be a string of at most 128 characters")
-    if person_id is None and phone is None and anonymous_id is None:
-        raise ValueError("person_id|one of person_id, phone or anonymous_id is required")
+    ids: dict[str, str] = {}
+    for kind in ID_FIELDS:
+        value = raw.get(kind) or None
+        if value is not None and (not isinstance(value, str) or len(value) > MAX_IDENTIFIER):
+            raise ValueError(f"{kind}|must be a string of at most {MAX_IDENTIFIER} characters")
+        if value is not None:
+            ids[kind] = value
+    if person_id is None and phone is None and anonymous_id is None and not ids:
+        raise ValueError(f"person_id|one of person_id, phone, {', '.join(ID_FIELDS)} or anonymous_id is required")
     channel = raw.get("channel") or None
     if channel is not None and (not isinstance(channel, str) or not _CHANNEL.match(channel)):
         raise ValueError("channel|must be 1-40 characters of a-z 0-9 _ . -")
@@ -132,7 +153,21 @@ def _validate(raw: dict[str, Any], catalogue: Catalogue, now: dt.datetime) -> Ev
     if not props:
         props_text = None
     elif props_text is None:
-        props_text = json.dumps(props, ensure_ascii=False, separators=(",", ":"))
+        props_text = _PROPERTIES_JSON.encode(props)
     if props_text is not None and len(props_text.encode()) > MAX_PROPERTIES_BYTES:
         raise ValueError(f"properties|is larger than {MAX_PROPERTIES_BYTES} bytes")
-    return Event(event_id, name, ts, person_id, phone, anonymous_id, dealer_id, channel, props_text)
+    return Event(
+        event_id,
+        name,
+        ts,
+        person_id,
+        phone,
+        anonymous_id,
+        dealer_id,
+        channel,
+        props_text,
+        unionid=ids.get("unionid"),
+        openid=ids.get("openid"),
+        email=ids.get("email"),
+        app_user_id=ids.get("app_user_id"),
+    )

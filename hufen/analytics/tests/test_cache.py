@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from django.core.cache import cache
 
@@ -26,6 +27,10 @@ class CountingDuckDB(DuckDBEngine):
     def rows(self, sql: str) -> list[Row]:
         type(self).statements += 1
         return super().rows(sql)
+
+    def arrays(self, sql: str) -> dict[str, np.ndarray]:
+        type(self).statements += 1
+        return super().arrays(sql)
 
 
 @pytest.fixture

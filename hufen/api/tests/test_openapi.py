@@ -25,6 +25,9 @@ EXPECTED_OPERATIONS = {
     ("post", "/api/v1/partners/merchants/{merchant_id}/offers"),
     ("post", "/api/v1/partners/merchants/{merchant_id}/coupon-batches"),
     ("post", "/api/v1/partners/coupon-batches/{batch_id}/issue"),
+    ("post", "/api/v1/partners/coupon-batches/{batch_id}/member-day"),
+    ("get", "/api/v1/partners/segments"),
+    ("post", "/api/v1/partners/segments"),
     ("get", "/api/v1/dealers"),
     ("get", "/api/v1/dealers/{code}"),
     ("get", "/api/v1/persons"),
@@ -74,10 +77,31 @@ EXPECTED_OPERATIONS = {
     ("get", "/api/v1/membership/rules/{rule_id}/decisions"),
     ("post", "/api/v1/membership/benefits"),
     ("patch", "/api/v1/membership/benefits/{item_id}"),
+    # member self-service (issue 5): sign-in and join are public, the rest needs a member token
+    ("post", "/api/v1/me/login/code"),
+    ("post", "/api/v1/me/login"),
+    ("get", "/api/v1/me/terms"),
+    ("post", "/api/v1/me/join"),
+    ("post", "/api/v1/me/logout"),
+    ("get", "/api/v1/me/card"),
+    ("get", "/api/v1/me/points"),
+    ("get", "/api/v1/me/benefits"),
+    ("post", "/api/v1/me/benefits/{item_id}/redeem"),
+    ("get", "/api/v1/me/redemptions"),
+    ("post", "/api/v1/me/redemptions/{redemption_id}/cancel"),
+    ("get", "/api/v1/me/memberday"),
     # analytics (issue 4)
     ("get", "/api/v1/analytics/funnel"),
     ("get", "/api/v1/analytics/retention"),
     ("get", "/api/v1/analytics/active"),
+}
+
+# A member signs in with an SMS code: these are the only operations without credentials.
+PUBLIC_OPERATIONS = {
+    ("post", "/api/v1/me/login/code"),
+    ("post", "/api/v1/me/login"),
+    ("get", "/api/v1/me/terms"),
+    ("post", "/api/v1/me/join"),
 }
 
 
@@ -98,7 +122,13 @@ def test_document_is_openapi_with_our_identity(document: dict[str, Any]) -> None
     assert document["info"]["title"] == "Hufen API"
     assert document["info"]["version"] == "1"
     # PartnerKeyAuth: a cross-industry partner's own key (hp_...) on the partner endpoints only.
-    assert set(document["components"]["securitySchemes"]) == {"ApiTokenAuth", "ConsoleSessionAuth", "PartnerKeyAuth"}
+    # MemberTokenAuth: a member's own token (hm_...) on /me only.
+    assert set(document["components"]["securitySchemes"]) == {
+        "ApiTokenAuth",
+        "ConsoleSessionAuth",
+        "PartnerKeyAuth",
+        "MemberTokenAuth",
+    }
 
 
 def test_document_lists_every_endpoint(document: dict[str, Any]) -> None:
@@ -115,7 +145,7 @@ def test_every_operation_documents_the_error_body(document: dict[str, Any]) -> N
     error = document["components"]["schemas"]["ErrorOut"]
     assert error["required"] == ["error"]
     for method, path, op in operations(document):
-        assert op.get("security"), (method, path)
+        assert op.get("security") or (method, path) in PUBLIC_OPERATIONS, (method, path)
         statuses = {int(s) for s in op["responses"]}
         assert {400, 401, 403, 404, 422, 500} <= statuses, (method, path)
         for status, response in op["responses"].items():

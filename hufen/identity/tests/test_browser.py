@@ -23,16 +23,12 @@ def test_hq_confirms_a_pair_on_the_review_page(
     browser: Any, live_server: Any, browser_world: World, artifacts_dir: Path
 ) -> None:
     base = live_server.url
-    # given a gray-zone pair: 李娜 twice in Hangzhou, birth dates one digit apart
-    first = identity_link_one(
-        actor=SYSTEM,
-        record=RecordInput(
-            "dms", "A1-5", {"name": "李娜", "birth_date": "1990-01-05", "city": "杭州市", "phone": "13900001111"}
-        ),
-    )
-    second = identity_link_one(
-        actor=SYSTEM, record=RecordInput("app", "u-5", {"name": "李娜", "birth_date": "1990-01-06", "city": "杭州市"})
-    )
+    # given a gray-zone pair: 李娜 twice in 杭州西湖区, birth dates one digit apart
+    from hufen.identity.tests.test_review import GRAY_A, GRAY_B, gray_zone_for
+
+    gray_zone_for(GRAY_A, GRAY_B)
+    first = identity_link_one(actor=SYSTEM, record=RecordInput("dms", "A1-5", GRAY_A))
+    second = identity_link_one(actor=SYSTEM, record=RecordInput("app", "u-5", GRAY_B))
     assert second.decision == "review" and second.person_id is not None
     page = new_page(browser)
     log_in(page, base, browser_world, "hq_admin")

@@ -71,10 +71,16 @@ def test_same_name_birth_date_and_district_without_identifier_merges_by_the_mode
 
 
 def test_gray_zone_goes_to_a_new_person_and_the_review_queue() -> None:
-    # given 李娜 in Hangzhou born 1990-01-05
-    a, _, _ = link("dms", "A1-5", name="李娜", birth_date="1990-01-05", province="浙江省", city="杭州市")
-    # when a record agrees on name and city but its birth date is one digit off
-    b, decision, why = link("app", "u-5", name="李娜", birth_date="1990-01-06", province="浙江省", city="杭州市")
+    # given 李娜 in 杭州西湖区 born 1990-01-05
+    from hufen.identity.tests.test_review import gray_zone_for
+
+    place = {"province": "浙江省", "city": "杭州市", "district": "西湖区"}
+    gray_zone_for(
+        {"name": "李娜", "birth_date": "1990-01-05", **place}, {"name": "李娜", "birth_date": "1990-01-06", **place}
+    )
+    a, _, _ = link("dms", "A1-5", name="李娜", birth_date="1990-01-05", **place)
+    # when a record agrees on name and district but its birth date is one digit off
+    b, decision, why = link("app", "u-5", name="李娜", birth_date="1990-01-06", **place)
     # then it is kept apart for now and the pair waits for a reviewer
     assert why["rule"] == "model"
     assert why["thresholds"]["review"] <= why["probability"] < why["thresholds"]["merge"], why
@@ -175,3 +181,49 @@ def test_an_updated_record_that_matches_nobody_keeps_its_person() -> None:
     )
     assert moved.person_id == first.person_id and not moved.replayed
     assert Person.objects.count() == 1
+
+
+# --- statements per link: a fixed budget, however many candidates a record has --------------------
+
+# The link's own statements: the test transaction's savepoint pair, the advisory locks (one
+# statement, PostgreSQL only), one lookup, the record with its identifier and blocking-key rows and
+# its name count (one statement on PostgreSQL, up to four elsewhere), the audit row and the event.
+# A new person adds the people service's (savepoint, person, contact, audit, event, release), a new
+# mobile on a linked person its seven (look-up, two savepoint pairs, insert, audit).
+BUDGET = {"postgresql": {"new": 13, "linked": 7, "phone": 14}, "sqlite": {"new": 15, "linked": 9, "phone": 16}}
+
+
+def statements(call: Any) -> tuple[Any, list[str]]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        result = call()
+    return result, [q["sql"][:60] for q in captured.captured_queries]
+
+
+@pytest.mark.parametrize("crowd", [1, 40])
+def test_a_link_costs_a_fixed_number_of_statements(crowd: int) -> None:
+    from django.db import connection
+
+    budget = BUDGET[connection.vendor]
+    # given `crowd` stored namesakes born the same day in the same city (all candidates by blocking)
+    for i in range(crowd):
+        link("dms", f"W-{i}", name="王伟", birth_date="1985-03-02", city="杭州市", phone=f"1380000{i:04d}")
+    # when a new customer arrives, then the same one again from another source, then with a new mobile
+    (first, decision, _), sql = statements(lambda: link("app", "u-1", name="赵丽颖", phone="13912345678", gender="女"))
+    assert decision == "new" and len(sql) <= budget["new"], sql
+    (second, decision, _), sql = statements(
+        lambda: link("wechat", "w-1", name="赵丽颖", phone="139 1234 5678", wechat_unionid="oX")
+    )
+    assert (second, decision) == (first, "linked") and len(sql) <= budget["linked"], sql
+    (third, decision, why), sql = statements(
+        lambda: link("leads", "L-1", name="赵丽颖", phone="13600001111", wechat_unionid="oX", gender="女")
+    )
+    assert (third, decision, why["rule"]) == (first, "linked", "unionid") and len(sql) <= budget["phone"], sql
+    assert ContactPoint.objects.filter(person_id=first, kind="phone").count() == 2
+    # and a namesake of the crowd costs what anyone costs
+    (_, decision, why), sql = statements(
+        lambda: link("service", "S-1", name="王伟", birth_date="1985-03-02", city="杭州市", phone="13800000000")
+    )
+    assert (decision, why.get("rule")) == ("linked", "phone") and len(sql) <= budget["linked"], (why, sql)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from hufen.common.pii import id_check_char
-from hufen.identity.matching import resolve
+from hufen.identity.matching import Columns, contradiction, contradicts, resolve
+from hufen.identity.prepare import prepare_frame, prepare_rows
 from hufen.identity.schema import DEFAULT_SCHEMA
 from hufen.identity.synthetic import generate, pairwise_scores
 
@@ -42,7 +44,7 @@ def test_person_ids_are_the_smallest_record_id_of_the_cluster(generated) -> None
 
 
 def _filler(n: int) -> list[dict[str, str]]:
-    """Unrelated background records so Splink has a population to estimate u from."""
+    """Unrelated background records so the model has a population to estimate u from."""
     return [record | {"record_id": f"Z{i:05d}"} for i, (record, _) in enumerate(generate(n, seed=11))]
 
 
@@ -88,3 +90,41 @@ def test_same_input_same_person_ids_and_review_pairs_carry_evidence(generated) -
         assert DEFAULT_SCHEMA.review <= pair["match_probability"] < 1.0 or pair["refused"]
         for field in pair["evidence"].values():
             assert {"level", "bayes_factor", "match_weight"} <= set(field)
+
+
+def test_array_contradictions_equal_the_per_pair_rule() -> None:
+    # given prepared records and pairs: namesakes, honorific names, Latin names, shared phones
+    records = [r for r, _ in generate(1500, seed=17)]
+    records += [
+        {"record_id": "W1", "name": "魏女士", "phone": "13534466106"},
+        {"record_id": "W2", "name": "Xia Wei", "phone": "13534466106"},
+        {"record_id": "W3", "name": "夏先生", "phone": "13534466106"},
+        {"record_id": "W4", "name": "张伟", "phone": "13534466106", "birth_date": "1980-01-01"},
+        {"record_id": "W5", "name": "张玮", "phone": "13534466106", "birth_date": "1980-01-10"},
+    ]
+    frame = prepare_frame(records, DEFAULT_SCHEMA)
+    rows = prepare_rows(records, DEFAULT_SCHEMA)
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, len(rows), 4000)
+    b = rng.integers(0, len(rows), 4000)
+    tail = np.arange(len(rows) - 5, len(rows))
+    a = np.concatenate([a, np.repeat(tail, 5)])
+    b = np.concatenate([b, np.tile(tail, 5)])
+    # when checked as arrays and one pair at a time
+    got = contradicts(Columns(frame), a, b, ["d_birth_date"])
+    expected = [contradiction(rows[x], rows[y], ["d_birth_date"]) is not None for x, y in zip(a, b, strict=True)]
+    # then both agree on every pair
+    assert got.tolist() == expected
+
+
+def test_honorific_name_meets_a_latin_name_in_either_order() -> None:
+    # a lead form's 魏女士 and the app's "Xia Wei" (given name first) on one phone, one DMS record
+    # 魏霞 on it too: one person, whichever way round the Latin name was read
+    cases = [
+        {"record_id": "L1", "name": "魏女士", "phone": "13534466106"},
+        {"record_id": "L2", "name": "Xia Wei", "phone": "+86 135 3446 6106", "gender": "F"},
+        {"record_id": "L3", "name": "魏霞", "phone": "13534466106", "gender": "女"},
+    ]
+    result = resolve(cases + _filler(300), DEFAULT_SCHEMA)
+    person = dict(zip(result.record_ids, result.person_ids, strict=True))
+    assert person["L1"] == person["L2"] == person["L3"]

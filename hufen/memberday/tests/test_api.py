@@ -10,10 +10,11 @@ import pytest
 from conftest import World
 from hufen.api.tests.helpers import Caller
 from hufen.common.actors import SYSTEM
+from hufen.memberday.awards import memberday_award_pending
 from hufen.memberday.models import CheckIn, Session
 from hufen.memberday.sessions import session_create
 from hufen.memberday.tests.helpers import NOON, frozen, join, local, schedule
-from hufen.membership.models import PointsAccount
+from hufen.membership.models import PointsAccount, PointsEntry
 
 pytestmark = pytest.mark.django_db
 Make = Callable[[str], Caller]
@@ -47,7 +48,20 @@ def test_check_in_by_member_id_with_idempotency_key(world: World, caller: Make) 
     again = api.post("/memberday/check-ins", {"member_id": member.pk}, headers={"Idempotency-Key": "tap-2"})
     assert again.status_code == 200 and again.json()["created"] is False
     assert again.json()["id"] == first.json()["id"]
+    # The same key with another request is a conflict, and changes nothing.
+    other = join(world, "a1_other")
+    clash = api.post("/memberday/check-ins", {"member_id": other.pk}, headers={"Idempotency-Key": "tap-1"})
+    assert clash.status_code == 409 and clash.json()["error"]["code"] == "idempotency_conflict"
+    clash = api.post("/memberday/check-ins", {"member_id": other.pk}, headers={"Idempotency-Key": "tap-2"})
+    assert clash.status_code == 409
+    # The points are on their way, then in the ledger; the answer says which.
+    assert first.json()["points_status"] == "pending" and first.json()["entry_id"] is None
+    assert PointsAccount.objects.get(member=member).balance == 0
+    memberday_award_pending()
     assert PointsAccount.objects.get(member=member).balance == 10
+    paid = api.post("/memberday/check-ins", {"member_id": member.pk}, headers={"Idempotency-Key": "tap-1"})
+    assert paid.status_code == 201 and paid.json()["points_status"] == "awarded"
+    assert paid.json()["entry_id"] == PointsEntry.objects.get(reason="check_in").pk
     assert CheckIn.objects.count() == 1
 
 

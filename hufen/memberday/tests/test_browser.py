@@ -14,6 +14,7 @@ import pytest
 
 from conftest import World
 from hufen.common.actors import SYSTEM
+from hufen.memberday.awards import memberday_award_pending
 from hufen.memberday.checkin import memberday_check_in
 from hufen.memberday.models import CheckIn, Offer, SessionSignup
 from hufen.memberday.sessions import session_create
@@ -63,6 +64,7 @@ def test_owner_checks_in_and_signs_up_on_a_phone(
     page.click("[data-testid=check-in]")
     page.wait_for_selector("[data-testid=checked-in]")
     assert "+10" in page.locator("[data-testid=checked-in-flash]").inner_text()
+    assert page.locator("[data-testid=checkin-points-pending]").count() == 1  # the points are on their way
     assert page.locator("[data-testid=task-check_in] [data-testid=task-done]").count() == 1
 
     # and when they sign up for the dealer session nearby
@@ -73,7 +75,11 @@ def test_owner_checks_in_and_signs_up_on_a_phone(
 
     assert CheckIn.objects.filter(member=member).count() == 1
     assert SessionSignup.objects.filter(member=member, session=session).count() == 1
+    # and once the award drain has run, the points are in the account and the page says so
+    memberday_award_pending()
     assert PointsAccount.objects.get(member=member).balance == 10
+    page.goto(f"{live_server.url}/m/memberday/")
+    page.wait_for_selector("[data-testid=checkin-points-awarded]")
 
 
 def test_live_dashboard_draws_the_check_in_line(

@@ -13,7 +13,8 @@ from conftest import World
 from hufen.common.actors import SYSTEM
 from hufen.common.errors import FieldError, NotFound, PermissionDenied
 from hufen.common.models import AuditEvent, DomainEvent
-from hufen.memberday.checkin import memberday_check_in, memberday_task_complete
+from hufen.memberday.awards import memberday_award_pending
+from hufen.memberday.checkin import RequestKey, memberday_check_in, memberday_task_complete
 from hufen.memberday.models import CheckIn, Occurrence, Task, TaskCompletion
 from hufen.memberday.selectors import member_day_view
 from hufen.memberday.services import campaign_configure, memberday_schedule, occurrence_update, offer_create, task_set
@@ -109,7 +110,10 @@ def test_check_in_only_on_the_member_day_in_brand_time(world: World, at: dt.date
     if ok:
         result = memberday_check_in(actor=member_actor(member), member_id=member.pk, now=at)
         assert result.created and result.checkin.occurrence.day == DAY
+        assert result.checkin.points_status == "pending" and balance(member.pk) == 0
+        memberday_award_pending()
         assert balance(member.pk) == 10
+        assert PointsEntry.objects.get().created_at == at  # earned at the check-in, paid a moment later
     else:
         with pytest.raises(FieldError) as err:
             memberday_check_in(actor=member_actor(member), member_id=member.pk, now=at)
@@ -133,6 +137,8 @@ def test_double_check_in_awards_once_and_returns_the_first(world: World) -> None
     second = memberday_check_in(actor=member_actor(member), member_id=member.pk, now=NOON + dt.timedelta(minutes=3))
     assert first.created and not second.created
     assert first.checkin.pk == second.checkin.pk
+    assert memberday_award_pending().checkins == 1
+    assert memberday_award_pending().checkins == 0
     assert balance(member.pk) == 10
     assert PointsEntry.objects.filter(reason="check_in").count() == 1
     assert DomainEvent.objects.filter(name="memberday_checked_in").count() == 1
@@ -177,25 +183,34 @@ def test_bad_channel_and_unknown_member(world: World) -> None:
 
 
 def test_check_in_query_budget(world: World) -> None:
-    """The hot path's whole cost in queries: one read (member, brand, home dealer, today's Member Day),
-    the ledger award, the check-in row, its audit row and its event."""
+    """The hot path's whole cost in statements: one read (member, brand, home dealer, today's Member
+    Day, the member's check-in of today, the Idempotency-Key's earlier answer), the check-in row,
+    its audit row, its event and the key's record. The points are paid later, in a batch."""
     member = join(world)
     schedule(world)
     actor = member_actor(member)
+    key = RequestKey(scope="member:test", key="tap-1", digest="d1")
     with CaptureQueriesContext(connection) as ctx:
-        memberday_check_in(actor=actor, member_id=member.pk, now=NOON)
+        memberday_check_in(actor=actor, member_id=member.pk, now=NOON, request_key=key)
     statements = [q["sql"] for q in ctx.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
-    # 1 read of ours + points_award's 12 (account lock, replay, status, balance, entry, lot, audit,
-    # event, tier check: 2 sums, tier, member lock) + check-in insert + audit + event = 16.
-    assert len(statements) <= 16, "\n".join(statements)
+    # 1 read + check-in insert + audit + event + the key's record = 5 (was 16 with the award inline).
+    assert len(statements) <= 5, "\n".join(statements)
+    assert not [q for q in statements if "membership_points" in q], "no ledger work on the hot path"
     ours = [q for q in statements if 'FROM "memberday_' in q or q.startswith('INSERT INTO "memberday_')]
     assert len(ours) == 2, ours  # our tables: one read (today's Member Day as subqueries), one insert
-    assert len(ctx.captured_queries) <= 22
-    # A repeat tap costs even less: it stops at the unique constraint.
-    # A repeat tap replays the ledger entry and stops at the unique constraint: fewer statements.
+    # A repeat tap (another key) is answered by the one read, plus remembering its key.
     with CaptureQueriesContext(connection) as again:
+        memberday_check_in(
+            actor=actor, member_id=member.pk, now=NOON, request_key=RequestKey("member:test", "t2", "d2")
+        )
+    assert len([q for q in again.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]) == 2
+    # A retry with the same key, and a repeat tap without a key: the one read alone.
+    with CaptureQueriesContext(connection) as retry:
+        assert memberday_check_in(actor=actor, member_id=member.pk, now=NOON, request_key=key).replayed
+    assert len(retry.captured_queries) <= 3  # the read, inside the service's own savepoint
+    with CaptureQueriesContext(connection) as bare:
         memberday_check_in(actor=actor, member_id=member.pk, now=NOON)
-    assert len(again.captured_queries) < len(ctx.captured_queries)
+    assert len([q for q in bare.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]) == 1
 
 
 # --- tasks and offers ---------------------------------------------------------------------------------
@@ -284,7 +299,9 @@ def test_a_broken_cache_never_fails_a_check_in(
     with django_capture_on_commit_callbacks(execute=True) as hooks:
         result = memberday_check_in(actor=member_actor(member), member_id=member.pk, now=NOON)
     assert len(hooks) == 1  # the live counter's hook ran, failed, and was logged
-    assert result.created and balance(member.pk) == 10
+    assert result.created and result.checkin.points_status == "pending"
+    memberday_award_pending()
+    assert balance(member.pk) == 10
     presence_touch(member.pk)
     assert online_now() == 0
 
@@ -298,6 +315,8 @@ def test_a_repeat_tap_after_the_points_changed_awards_nothing(world: World) -> N
     occurrence_update(actor=SYSTEM, occurrence=occ, title=occ.title, theme="", checkin_points=10)
     again = memberday_check_in(actor=member_actor(member), member_id=member.pk, now=NOON)
     assert not again.created and again.checkin.pk == first.checkin.pk
+    assert again.checkin.points_status == "none"
+    assert memberday_award_pending().checkins == 0
     assert balance(member.pk) == 0 and PointsEntry.objects.count() == 0
     assert ledger_verify() == []
 
@@ -333,3 +352,26 @@ def test_the_daily_job_is_registered_and_schedules_every_active_brand(world: Wor
     assert set(first) == {"mass"} and len(first["mass"]) == 3
     assert memberday_schedule_all() == first  # safe to run twice
     assert Occurrence.objects.count() == 3
+
+
+@pytest.mark.parametrize("actor_name", ["api_dealer_a1", "api_brand_premium", "member"])
+def test_the_compiled_hot_read_equals_the_orm_read(world: World, actor_name: str) -> None:
+    """The check-in's read runs from SQL compiled once per actor: same answer as the ORM, markers replaced."""
+    from hufen.memberday import hotread
+    from hufen.memberday.checkin import checkin_queryset
+
+    member = join(world, "a1_owner")
+    schedule(world)
+    actor = member_actor(member) if actor_name == "member" else world.actor(actor_name)
+    memberday_check_in(actor=actor, member_id=member.pk, now=NOON, request_key=RequestKey("s", "k", "d"))
+    for key in (("s", "k"), None, ("s", "other")):
+        orm = checkin_queryset(actor, member.pk, NOON, key).first()
+        fast = hotread.compiled_read(actor, member.pk, NOON, key, lambda m, n, k: checkin_queryset(actor, m, n, k))
+        assert orm is not None and fast is not None
+        for name in [*hotread.FIELDS[:4], *checkin_queryset(actor, member.pk, NOON, key).query.annotations]:
+            assert getattr(fast, name) == getattr(orm, name), name
+        assert fast.program.brand.code == orm.program.brand.code
+        assert (
+            hotread.compiled_read(actor, 999_999, NOON, key, lambda m, n, k: checkin_queryset(actor, m, n, k)) is None
+        )
+    assert all(v is not None for k, v in hotread._KEPT.items() if k[2] == actor), "compiled, not falling back"

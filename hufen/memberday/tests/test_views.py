@@ -9,6 +9,7 @@ from django.test import Client
 
 from conftest import World
 from hufen.common.actors import SYSTEM
+from hufen.memberday.awards import memberday_award_pending
 from hufen.memberday.checkin import memberday_check_in
 from hufen.memberday.models import Occurrence, Offer, Session, SessionSignup
 from hufen.memberday.sessions import session_create, session_sign_up
@@ -156,7 +157,11 @@ def test_portal_page_check_in_and_sign_up(world: World) -> None:
     assert 'data-testid="check-in"' in page
     r = client.post("/m/memberday/check-in/", headers={"HX-Request": "true"})
     assert 'data-testid="checked-in"' in r.content.decode()
+    assert 'data-testid="checkin-points-pending"' in r.content.decode()
+    assert PointsAccount.objects.get(member=member).balance == 0
+    memberday_award_pending()
     assert PointsAccount.objects.get(member=member).balance == occ.checkin_points
+    assert 'data-testid="checkin-points-awarded"' in client.get("/m/memberday/").content.decode()
     r = client.post(f"/m/memberday/sessions/{s.pk}/sign-up/", headers={"HX-Request": "true"})
     assert 'data-testid="signed-up"' in r.content.decode()
     assert SessionSignup.objects.filter(member=member).count() == 1

@@ -6,60 +6,28 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection, connections
 
-from conftest import World, build_world
+from conftest import World
 from hufen.common.actors import SYSTEM
 from hufen.common.errors import FieldError
 from hufen.membership.benefits import benefit_redeem
 from hufen.membership.ledger import points_award
 from hufen.membership.models import BenefitItem, Member, PointsAccount, PointsEntry, Redemption
 from hufen.membership.tests.helpers import assert_ledger_consistent, item, join
+from hufen.testing.concurrency import race
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def pg_world(transactional_db: None) -> World:
-    if connection.vendor != "postgresql":
-        pytest.skip("ledger concurrency is proven on PostgreSQL; run with DATABASE_URL=postgres://...")
-    return build_world()
-
-
 # The shared server allows 100 connections (other suites use it too), so at most WORKERS
-# connections run the jobs at once; each worker takes the next job as soon as it is done.
+# connections run the jobs at once.
 WORKERS = 40
-
-
-def _race(jobs: list[Callable[[], object]]) -> list[object]:
-    workers = min(WORKERS, len(jobs))
-    barrier = threading.Barrier(workers)
-    results: list[object] = [None] * len(jobs)
-
-    def run(w: int) -> None:
-        barrier.wait()
-        try:
-            for i in range(w, len(jobs), workers):
-                try:
-                    results[i] = jobs[i]()
-                except Exception as exc:  # collected and asserted on by the test
-                    results[i] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(w,)) for w in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    return results
 
 
 def test_200_concurrent_redemptions_against_a_balance_for_10(pg_world: World) -> None:
@@ -70,7 +38,7 @@ def test_200_concurrent_redemptions_against_a_balance_for_10(pg_world: World) ->
         partial(benefit_redeem, actor=SYSTEM, member=member, item=it, quantity=1, idempotency_key=f"r{i}")
         for i in range(200)
     ]
-    results = _race(jobs)
+    results = race(jobs, workers=WORKERS)
     ok = [r for r in results if isinstance(r, Redemption)]
     errors = [r for r in results if not isinstance(r, Redemption)]
     assert len(ok) == 10
@@ -85,11 +53,12 @@ def test_per_member_limit_holds_under_concurrency(pg_world: World) -> None:
     member = join(pg_world)
     points_award(actor=SYSTEM, member=member, amount=10_000, reason="goodwill", idempotency_key="seed")
     it = item(member, price=10, stock=100, per_member_limit=3)
-    results = _race(
+    results = race(
         [
             partial(benefit_redeem, actor=SYSTEM, member=member, item=it, quantity=1, idempotency_key=f"r{i}")
             for i in range(30)
-        ]
+        ],
+        workers=WORKERS,
     )
     assert len([r for r in results if isinstance(r, Redemption)]) == 3
     assert BenefitItem.objects.get(pk=it.pk).stock == 97
@@ -98,11 +67,12 @@ def test_per_member_limit_holds_under_concurrency(pg_world: World) -> None:
 
 def test_same_award_sent_concurrently_counts_once(pg_world: World) -> None:
     member = join(pg_world)
-    results = _race(
+    results = race(
         [
             partial(points_award, actor=SYSTEM, member=member, amount=50, reason="check_in", idempotency_key="day-1")
             for _ in range(20)
-        ]
+        ],
+        workers=WORKERS,
     )
     assert all(isinstance(r, PointsEntry) for r in results), results
     assert len({r.pk for r in results if isinstance(r, PointsEntry)}) == 1
@@ -114,7 +84,10 @@ def test_concurrent_joins_make_one_member(pg_world: World) -> None:
     person, brand = pg_world.persons["a2_owner"], pg_world.brands["mass"]
     from hufen.membership.services import member_join
 
-    results = _race([partial(member_join, actor=SYSTEM, person=person, brand=brand, channel="api") for _ in range(10)])
+    results = race(
+        [partial(member_join, actor=SYSTEM, person=person, brand=brand, channel="api") for _ in range(10)],
+        workers=WORKERS,
+    )
     assert len({r.pk for r in results if isinstance(r, Member)}) == 1, results
     assert Member.objects.count() == 1
 

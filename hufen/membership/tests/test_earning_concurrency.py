@@ -2,50 +2,26 @@
 
 from __future__ import annotations
 
-import threading
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connection, connections
 
-from conftest import World, build_world
+from conftest import World
 from hufen.membership.earning import EarnResult, points_earn
 from hufen.membership.models import EarningDecision, PointsEntry
 from hufen.membership.tests.earning_helpers import rule, send, shanghai
 from hufen.membership.tests.helpers import assert_ledger_consistent, join
+from hufen.testing.concurrency import race
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 JOBS = 4
 
 
-@pytest.fixture
-def pg_world(transactional_db: None) -> World:
-    if connection.vendor != "postgresql":
-        pytest.skip("earning concurrency is proven on PostgreSQL; run with DATABASE_URL=postgres://...")
-    return build_world()
-
-
 def _run_together(lake_url: str) -> list[Any]:
-    barrier = threading.Barrier(JOBS)
-    results: list[Any] = [None] * JOBS
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = points_earn(lake_url=lake_url)
-        except Exception as exc:  # collected and asserted on below
-            results[i] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(JOBS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
+    return race([partial(points_earn, lake_url=lake_url)] * JOBS)
 
 
 def test_concurrent_jobs_award_each_event_once_and_hold_the_caps(

@@ -89,7 +89,7 @@ def test_coupon_batches_over_the_api(world: World) -> None:
         "valid_until": "2027-01-01T00:00:00+08:00",
     }
     bad = hq.post(url, {**batch, "csv": "code\nYD-000001\nYD-000001\n"}, content_type="application/json")
-    assert bad.status_code == 422 and "row 3" in bad.json()["error"]["message"]
+    assert bad.status_code == 422 and "第 3 行" in bad.json()["error"]["message"]
     assert not Coupon.objects.exists()
     ok = hq.post(url, {**batch, "csv": "code\nYD-000001\nYD-000002\n"}, content_type="application/json")
     assert ok.status_code == 201 and ok.json()["codes"] == 2

@@ -82,13 +82,13 @@ def test_issue_refuses_a_vehicle_not_owned_and_a_person_without_one(world: World
     with pytest.raises(FieldError) as exc:
         car_key_issue(actor=world.actor("member_a2"), vehicle_id=someone_elses)
     assert exc.value.field == "vehicle_id"
-    with pytest.raises(FieldError, match="no currently owned vehicle"):
+    with pytest.raises(FieldError, match="没有在用车辆"):
         car_key_issue(actor=member_actor(world, "prospect"))
     ended = Ownership.objects.get(person=world.persons["a2_owner"])
     ended.ended_at = timezone.now()
     ended.end_reason = "transfer"
     ended.save()
-    with pytest.raises(FieldError, match="no currently owned vehicle"):
+    with pytest.raises(FieldError, match="没有在用车辆"):
         car_key_issue(actor=world.actor("member_a2"))
     assert not CarKeyCode.objects.exists()
 
@@ -220,7 +220,7 @@ def test_only_an_operator_of_an_active_merchant_verifies(world: World) -> None:
     shop.status = "suspended"
     shop.save()
     link_operator(world.staff["merchant"], shop)
-    with pytest.raises(PermissionDenied, match="not active"):
+    with pytest.raises(PermissionDenied, match="未在营业状态"):
         car_key_verify(actor=actor_for_merchant_operator(world.staff["merchant"]), code=key.short_code)
     assert not CarKeyCode.objects.filter(used_at__isnull=False).exists()
 

@@ -66,9 +66,9 @@ def test_csv_import_is_atomic_and_names_every_bad_row(world: World, hotel: Merch
         coupon_batch_import(actor=hq, merchant=hotel, brand=world.brands["mass"], data=BATCH, csv_text=bad)
     # Blank lines are skipped; rows are the file's line numbers.
     assert [(e.row, e.column) for e in exc.value.rows] == [(4, "code"), (5, "code")]
-    assert "duplicates row 2" in exc.value.rows[0].reason
+    assert "与第 2 行重复" in exc.value.rows[0].reason
     assert not CouponBatch.objects.exists() and not Coupon.objects.exists()
-    with pytest.raises(CouponImportError, match="header"):
+    with pytest.raises(CouponImportError, match="表头"):
         coupon_batch_import(actor=hq, merchant=hotel, brand=world.brands["mass"], data=BATCH, csv_text="voucher\nA1\n")
     batch = coupon_batch_import(
         actor=hq, merchant=hotel, brand=world.brands["mass"], data=BATCH, csv_text=csv_of("HOTEL-0001", "HOTEL-0002")
@@ -83,7 +83,7 @@ def test_csv_import_is_atomic_and_names_every_bad_row(world: World, hotel: Merch
             data=BATCH,
             csv_text=csv_of("HOTEL-0009", "HOTEL-0002"),
         )
-    assert [(e.row, "already exists" in e.reason) for e in again.value.rows] == [(3, True)]
+    assert [(e.row, "已存在" in e.reason) for e in again.value.rows] == [(3, True)]
     assert Coupon.objects.count() == 2
 
 
@@ -184,9 +184,9 @@ def test_partner_confirms_with_its_own_key_idempotently(world: World, hotel: Mer
     assert (
         coupon_redeem_confirm(actor=partner, code="QJ-100001", idempotency_key="pms-order-778899", now=T0).pk == done.pk
     )
-    with pytest.raises(FieldError, match="already redeemed"):
+    with pytest.raises(FieldError, match=r"已于 .* 核销"):
         coupon_redeem_confirm(actor=partner, code="QJ-100001", idempotency_key="pms-order-000000", now=T0)
-    with pytest.raises(FieldError, match="never issued"):
+    with pytest.raises(FieldError, match="未发放给任何车主"):
         coupon_redeem_confirm(actor=partner, code="QJ-100002", idempotency_key="pms-order-000001", now=T0)
     with pytest.raises(NotFound):
         coupon_redeem_confirm(actor=partner, code="NOPE-0001", idempotency_key="pms-order-000002", now=T0)

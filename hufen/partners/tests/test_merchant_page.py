@@ -75,7 +75,7 @@ def test_a_suspended_merchant_is_refused(world: World, shop: Merchant) -> None:
     shop.status = "suspended"
     shop.save()
     response = login(world, "merchant").get("/merchant/")
-    assert response.status_code == 403 and "not active" in response.content.decode()
+    assert response.status_code == 403 and "未在营业状态" in response.content.decode()
 
 
 def test_verify_shows_masked_owner_and_offers_then_records_once(world: World, shop: Merchant) -> None:

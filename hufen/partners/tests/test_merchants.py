@@ -39,13 +39,13 @@ def test_published_credit_codes_validate(code: str) -> None:
 @pytest.mark.parametrize(
     ("raw", "reason"),
     [
-        ("", "18 characters"),
-        ("9111000060003734", "18 characters"),
-        ("91110000600037341O", "not allowed: O"),
-        ("Z1110000600037341L", "not allowed: Z"),
-        ("B1110000600037341L", "registration authority"),
-        ("91AB0000600037341L", "administrative division"),
-        ("91110000600037341K", "check character"),
+        ("", "18 位"),
+        ("9111000060003734", "18 位"),
+        ("91110000600037341O", "不允许的字符：O"),
+        ("Z1110000600037341L", "不允许的字符：Z"),
+        ("B1110000600037341L", "登记管理部门"),
+        ("91AB0000600037341L", "行政区划码"),
+        ("91110000600037341K", "校验位"),
     ],
 )
 def test_bad_credit_codes_name_the_field_and_reason(raw: str, reason: str) -> None:
@@ -71,7 +71,7 @@ def test_property_a_computed_check_character_always_validates(first17: str) -> N
 def test_property_any_other_check_character_is_rejected(first17: str, shift: int) -> None:
     right = CREDIT_CHARSET.index(credit_check_char(first17))
     wrong = CREDIT_CHARSET[(right + shift) % 31]
-    with pytest.raises(FieldError, match="check character"):
+    with pytest.raises(FieldError, match="校验位"):
         normalize_credit_code(first17 + wrong)
 
 
@@ -126,7 +126,7 @@ def test_verified_owner_applies_and_the_dealer_approves(world: World) -> None:
     assert approved.status == "active" and approved.reviewed_by == world.staff["hq_operator"]
     assert DomainEvent.objects.filter(name="merchant_approved").count() == 1
     assert AuditEvent.objects.filter(action="merchant.approved", object_id=str(merchant.pk)).exists()
-    with pytest.raises(FieldError, match="not awaiting review"):
+    with pytest.raises(FieldError, match="不在待审核状态"):
         merchant_review(actor=world.actor("hq_operator"), merchant=merchant, approve=False, reason="x")
 
 
@@ -145,7 +145,7 @@ def test_dealer_of_the_applicant_reviews_and_a_rejection_needs_a_reason(world: W
 
 
 def test_only_a_verified_owner_may_apply(world: World) -> None:
-    with pytest.raises(FieldError, match="verified owner"):
+    with pytest.raises(FieldError, match="认证车主"):
         merchant_apply(actor=member_actor(world, "prospect"), data=shop_data())
     for name in ["hq_admin", "merchant", "dealer_a1"]:
         with pytest.raises(PermissionDenied):
@@ -156,13 +156,13 @@ def test_only_a_verified_owner_may_apply(world: World) -> None:
 @pytest.mark.parametrize(
     ("over", "field", "reason"),
     [
-        ({"credit_code": "91310115MA1K3YJ26B"}, "credit_code", "check character"),
-        ({"latitude": "1.29", "longitude": "103.85"}, "latitude", "outside China"),
-        ({"latitude": "35.68", "longitude": "139.69"}, "longitude", "outside China"),
-        ({"latitude": "abc"}, "latitude", "not a number"),
-        ({"scenario": "gaming"}, "scenario", "ten life scenarios"),
-        ({"name": ""}, "name", "required"),
-        ({"address": "x" * 201}, "address", "longer than 200"),
+        ({"credit_code": "91310115MA1K3YJ26B"}, "credit_code", "校验位"),
+        ({"latitude": "1.29", "longitude": "103.85"}, "latitude", "不在中国境内"),
+        ({"latitude": "35.68", "longitude": "139.69"}, "longitude", "不在中国境内"),
+        ({"latitude": "abc"}, "latitude", "不是数字"),
+        ({"scenario": "gaming"}, "scenario", "十大生活场景"),
+        ({"name": ""}, "name", "必填"),
+        ({"address": "x" * 201}, "address", "不能超过 200"),
         ({"photos": ["javascript:alert(1)"]}, "photos", "https://"),
     ],
 )
@@ -177,9 +177,9 @@ def test_bad_merchant_input_is_a_clear_error_and_writes_nothing(
 
 def test_duplicate_credit_code_and_second_pending_application_are_refused(world: World) -> None:
     merchant_apply(actor=world.actor("member_a2"), data=shop_data())
-    with pytest.raises(FieldError, match="under review"):
+    with pytest.raises(FieldError, match="正在审核中"):
         merchant_apply(actor=world.actor("member_a2"), data=shop_data(credit_code=credit_code(7)))
-    with pytest.raises(FieldError, match="already registered"):
+    with pytest.raises(FieldError, match="已登记为合作商户"):
         merchant_apply(actor=member_actor(world, "b1_owner"), data=shop_data())
 
 

@@ -79,9 +79,9 @@ def test_brand_and_series_must_match_the_merchant(world: World, shop: Merchant) 
     with pytest.raises(FieldError) as exc:
         offer(shop, brand_id=world.brands["premium"].pk)
     assert exc.value.field == "brand_id"
-    with pytest.raises(FieldError, match="not a series of the offer's brand"):
+    with pytest.raises(FieldError, match="不是该优惠品牌的车系"):
         offer(shop, brand_id=world.brands["mass"].pk, series="极境 E9")
-    with pytest.raises(FieldError, match="does not serve"):
+    with pytest.raises(FieldError, match="不在本商户服务范围内"):
         offer(shop, series="极境 E9")
     assert offer(shop, brand_id=world.brands["mass"].pk, series="星河 S7").series == "星河 S7"
 

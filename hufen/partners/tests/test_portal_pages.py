@@ -117,7 +117,7 @@ def test_apply_form_creates_an_application_and_shows_errors(world: World) -> Non
     bad = client.post("/m/perks/apply/", {**form, "credit_code": "91310115MA1K3YJ26B"})
     assert bad.status_code == 422 and 'data-field="credit_code"' in bad.content.decode()
     outside = client.post("/m/perks/apply/", {**form, "latitude": "48.85", "longitude": "2.35"})
-    assert outside.status_code == 422 and "outside China" in outside.content.decode()
+    assert outside.status_code == 422 and "不在中国境内" in outside.content.decode()
     assert not Merchant.objects.exists()
     ok = client.post("/m/perks/apply/", form)
     assert ok.status_code == 302

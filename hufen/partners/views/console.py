@@ -22,12 +22,19 @@ from hufen.common.actors import Role
 from hufen.common.errors import FieldError, NotFound, PermissionDenied
 from hufen.console.access import ConsoleRequest, console_view
 from hufen.org.models import Brand
-from hufen.partners.coupons import HQ_ROLES, Segment, coupons_issue_to_segment
+from hufen.partners.coupons import HQ_ROLES, coupons_issue_to_saved_segment, coupons_issue_to_segment
 from hufen.partners.models import Merchant
 from hufen.partners.offers import offer_create, perk_dispute_resolve
 from hufen.partners.reports import brand_monthly_value, value_report
 from hufen.partners.selectors import merchant_get, merchant_redemptions, merchants_visible_to
 from hufen.partners.services import can_review, merchant_operator_create, merchant_review, merchant_set_status
+from hufen.partners.views.console_coupons import (
+    MEMBERDAY_ACTIONS,
+    coupon_context,
+    form_int,
+    form_segment,
+    memberday_action,
+)
 
 
 def _month(request: ConsoleRequest) -> str:
@@ -107,7 +114,7 @@ def disputes_view(request: ConsoleRequest) -> HttpResponseBase:
         try:
             perk_dispute_resolve(
                 actor=request.actor,
-                redemption_id=_int(request.POST.get("redemption"), "redemption"),
+                redemption_id=form_int(request.POST.get("redemption"), "redemption"),
                 void=request.POST.get("decision") == "void",
                 reason=str(request.POST.get("reason", "")),
             )
@@ -188,11 +195,21 @@ def merchant_view(request: ConsoleRequest, merchant_id: int) -> HttpResponseBase
                 created = {"username": staff.user.username, "password": password}
                 return _merchant_page(request, merchant, created=created)
             elif action == "issue":
-                batch = merchant.coupon_batches.filter(pk=_int(request.POST.get("batch"), "batch")).first()
+                batch = merchant.coupon_batches.filter(pk=form_int(request.POST.get("batch"), "batch")).first()
                 if batch is None:
                     raise FieldError("batch", _("no such coupon batch for this merchant"))
-                issued = coupons_issue_to_segment(actor=request.actor, batch=batch, segment=_segment(request.POST))
+                segment_id = str(request.POST.get("segment_id", "")).strip()
+                if segment_id:
+                    issued = coupons_issue_to_saved_segment(
+                        actor=request.actor, batch=batch, segment_id=form_int(segment_id, "segment_id")
+                    )
+                else:
+                    issued = coupons_issue_to_segment(
+                        actor=request.actor, batch=batch, segment=form_segment(request.POST)
+                    )
                 messages.success(request, _("Issued %(n)d coupons.") % {"n": issued})
+            elif action in MEMBERDAY_ACTIONS:
+                messages.success(request, memberday_action(request, merchant, action))
             elif action in ("suspended", "active"):
                 merchant_set_status(
                     actor=request.actor, merchant=merchant, status=action, reason=request.POST.get("reason", "")
@@ -201,32 +218,10 @@ def merchant_view(request: ConsoleRequest, merchant_id: int) -> HttpResponseBase
             return HttpResponseRedirect(reverse("partners_console:merchant", args=[merchant.pk]))
         except FieldError as exc:
             error = exc
-        except PermissionDenied as exc:
+        except (PermissionDenied, NotFound) as exc:
             error = FieldError("merchant", exc.message)
         merchant.refresh_from_db()
     return _merchant_page(request, merchant, error=error)
-
-
-def _int(value: object, field: str) -> int:
-    try:
-        return int(str(value or "0").strip() or "0")
-    except ValueError as exc:
-        raise FieldError(field, _("must be a whole number")) from exc
-
-
-def _list(value: object) -> tuple[str, ...]:
-    """A comma-separated form field (ASCII or full-width commas) as a tuple of trimmed names."""
-    text = str(value or "").replace("，", ",").replace("、", ",")
-    return tuple(part.strip() for part in text.split(",") if part.strip())
-
-
-def _segment(post: Any) -> Segment:
-    return Segment(
-        min_tier_rank=_int(post.get("min_tier_rank"), "min_tier_rank"),
-        cities=_list(post.get("cities")),
-        series=_list(post.get("series")),
-        dealer_codes=_list(post.get("dealer_codes")),
-    )
 
 
 def _merchant_page(
@@ -255,5 +250,6 @@ def _merchant_page(
         "error": error,
         "created": created,
         "post": request.POST if error else {},
+        **coupon_context(request, merchant),
     }
     return render(request, "partners/console/merchant.html", context, status=422 if error else 200)

@@ -14,7 +14,14 @@ from hufen.membership.models import BenefitItem, Member, TierDefinition
 from hufen.membership.services import member_join
 from hufen.portal.access import COOKIE_NAME
 from hufen.portal.models import SmsMessage
-from hufen.portal.services import login_code_request, member_sign_in
+from hufen.portal.services import (
+    JoinRequired,
+    SignIn,
+    login_code_request,
+    member_join_with_consent,
+    member_sign_in,
+)
+from hufen.portal.terms import TERMS_VERSION
 
 CODE = re.compile(r"(\d{6})")
 
@@ -28,11 +35,22 @@ def last_code(phone: str) -> str:
     return found.group(1)
 
 
+def sign_in(phone: str, brand: str = "mass", name: str = "", channel: str = "h5") -> SignIn:
+    """Sign in with the code from the outbox, agreeing to the terms when the brand asks to join first."""
+    login_code_request(phone=phone, brand_code=brand, ip="10.0.0.1")
+    try:
+        return member_sign_in(
+            phone=phone, code=last_code(phone), brand_code=brand, name=name, ip="10.0.0.1", channel=channel
+        )
+    except JoinRequired as needed:
+        return member_join_with_consent(
+            ticket=needed.pending.ticket, accept_terms=True, terms_version=TERMS_VERSION, ip="10.0.0.1", channel=channel
+        )
+
+
 def signed_in_client(world: World, person: str = "a2_owner", brand: str = "mass") -> tuple[Client, Member]:
     """A test client holding a real portal session of `person`, signed in through SMS like an owner."""
-    phone = world.persons[person].phone
-    login_code_request(phone=phone, brand_code=brand, ip="10.0.0.1")
-    signed = member_sign_in(phone=phone, code=last_code(phone), brand_code=brand, ip="10.0.0.1")
+    signed = sign_in(world.persons[person].phone, brand)
     client = Client()
     client.cookies[COOKIE_NAME] = signed.token
     return client, signed.member

@@ -24,7 +24,8 @@ from hufen.portal.services import (
     login_code_request,
     member_sign_in,
 )
-from hufen.portal.tests.helpers import last_code, signed_in_client
+from hufen.portal.terms import TERMS_VERSION
+from hufen.portal.tests.helpers import enrol, last_code, signed_in_client
 
 pytestmark = pytest.mark.django_db
 
@@ -45,6 +46,11 @@ def _verify(client: Client, phone: str, code: str, name: str = "", brand: str = 
     return client.post("/m/login/", data)
 
 
+def _join(client: Client, **extra: str) -> Any:
+    data = {"accept_terms": "on", "terms_version": TERMS_VERSION, "action": "join"} | extra
+    return client.post("/m/join/", data)
+
+
 def test_existing_owner_signs_in_with_any_phone_format_and_joins_the_brand(world: World) -> None:
     # given the owner of a2, known by +8615012340002, not yet a member
     person = world.persons["a2_owner"]
@@ -57,7 +63,12 @@ def test_existing_owner_signs_in_with_any_phone_format_and_joins_the_brand(world
     assert message.phone == "+8615012340002" and message.status == "sent"
     assert "星河汽车" in message.body
     response = _verify(client, "15012340002", last_code("+8615012340002"))
-    # then they are a member of the mass brand through the H5 channel, and signed in
+    # then they are asked to join first: the terms page, nothing enrolled yet
+    assert response.status_code == 302 and response["Location"] == "/m/join/?next=%2Fm%2F"
+    assert not Member.objects.filter(person=person).exists()
+    assert COOKIE_NAME not in response.cookies
+    # and once they agree they are a member of the mass brand through the H5 channel, and signed in
+    response = _join(client)
     assert response.status_code == 302 and response["Location"] == "/m/"
     member = Member.objects.get(person=person)
     assert member.channel == "h5" and member.program.brand.code == "mass"
@@ -85,9 +96,11 @@ def test_new_phone_creates_a_prospect_after_the_name_is_given(world: World) -> N
     assert response.status_code == 400
     assert 'data-testid="error-name"' in response.content.decode()
     assert not Person.objects.filter(phone="+8613700001111").exists()
-    # the same code still works once the name is added
+    # the same code still works once the name is added; the person is created only on joining
     response = _verify(client, "13700001111", code, name="  赵  小明 ")
-    assert response.status_code == 302
+    assert response.status_code == 302 and response["Location"].startswith("/m/join/")
+    assert not Person.objects.filter(phone="+8613700001111").exists()
+    assert _join(client).status_code == 302
     person = Person.objects.get(phone="+8613700001111")
     assert person.name == "赵 小明" and person.source == "portal"
     assert ContactPoint.objects.filter(person=person, kind="phone", value="+8613700001111").exists()
@@ -150,6 +163,7 @@ def test_expired_code_is_refused(world: World) -> None:
 def test_a_code_signs_in_once_and_a_newer_code_replaces_it(world: World) -> None:
     login_code_request(phone="15012340002", brand_code="mass")
     first = last_code("+8615012340002")
+    enrol(world, "a2_owner")
     member_sign_in(phone="15012340002", code=first, brand_code="mass")
     with pytest.raises(FieldError):
         member_sign_in(phone="15012340002", code=first, brand_code="mass")
@@ -227,6 +241,7 @@ def test_forged_cookie_is_not_a_session(world: World) -> None:
 
 
 def test_next_only_leads_back_into_the_portal(world: World) -> None:
+    enrol(world, "a2_owner")
     for target, expected in [("/m/points/", "/m/points/"), ("https://evil.example/", "/m/"), ("/console/", "/m/")]:
         cache.clear()
         client = Client()
@@ -283,6 +298,8 @@ def test_codes_per_phone_are_capped_per_day(world: World) -> None:
 
 
 def test_the_code_signs_in_to_the_brand_it_was_sent_for(world: World) -> None:
+    enrol(world, "a2_owner", "mass")
+    enrol(world, "a2_owner", "premium")
     login_code_request(phone="15012340002", brand_code="mass")
     signed = member_sign_in(phone="15012340002", code=last_code("+8615012340002"), brand_code="premium")
     assert signed.member.program.brand.code == "mass"

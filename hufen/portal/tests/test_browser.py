@@ -62,6 +62,12 @@ def test_owner_signs_up_sees_card_points_and_redeems(
     page.screenshot(path=str(artifacts_dir / "portal-login-code.png"), full_page=True)
     page.click("[data-testid=code-form] button[type=submit]")
 
+    # then, not yet a member, they read the terms and agree before anything is enrolled
+    page.wait_for_url(re.compile(r".*/m/join/"))
+    assert not Member.objects.filter(person=world.persons["a2_owner"]).exists()
+    page.check("[data-testid=accept-terms]")
+    page.click("[data-testid=join-submit]")
+
     # then they see their membership card with a car-key QR and its 6-digit fallback
     page.wait_for_url(f"{base}/m/")
     member = Member.objects.get(person=world.persons["a2_owner"])
@@ -140,6 +146,9 @@ def test_new_phone_joins_with_a_name_and_hq_sees_the_outbox(
     page.fill("#id_name", "赵小明")
     page.screenshot(path=str(artifacts_dir / "portal-signup-name.png"), full_page=True)
     page.click("[data-testid=code-form] button[type=submit]")
+    page.wait_for_url(re.compile(r".*/m/join/"))
+    page.check("[data-testid=accept-terms]")
+    page.click("[data-testid=join-submit]")
     page.wait_for_url(f"{base}/m/")
     assert page.locator("[data-testid=member-name]").inner_text() == "赵*明"
     assert page.locator("[data-testid=no-vehicle]").is_visible()

@@ -1,13 +1,18 @@
-"""SMS sign-in and sign-out. One page, two steps: the phone, then the code (and a name if new)."""
+"""SMS sign-in and sign-out. One page, two steps: the phone, then the code (and a name if new).
+
+A right code from someone who is not yet a member of the brand leads to the join page (views/join.py)
+with a signed ticket in a short-lived cookie: nobody is enrolled before agreeing to the terms.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
@@ -18,6 +23,7 @@ from hufen.common.sms import SmsError
 from hufen.console.access import client_ip
 from hufen.org.models import Brand
 from hufen.portal.access import (
+    JOIN_COOKIE_NAME,
     PortalRequest,
     clear_session_cookie,
     live_session,
@@ -25,10 +31,18 @@ from hufen.portal.access import (
     portal_view,
     set_session_cookie,
 )
-from hufen.portal.services import Throttled, brand_for_portal, login_code_request, member_sign_in, member_sign_out
+from hufen.portal.services import (
+    JOIN_TICKET_MAX_AGE,
+    JoinRequired,
+    Throttled,
+    brand_for_portal,
+    login_code_request,
+    member_sign_in,
+    member_sign_out,
+)
 
 
-def _next(request: HttpRequest) -> str:
+def next_target(request: HttpRequest) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
     ok = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure())
     # Only back into the portal: a sign-in link must not bounce an owner anywhere else.
@@ -49,7 +63,7 @@ def _brand(request: HttpRequest) -> tuple[Brand | None, str]:
 @require_http_methods(["GET", "POST"])
 def login(request: HttpRequest) -> HttpResponseBase:
     if live_session(request) is not None:
-        return HttpResponseRedirect(_next(request))
+        return HttpResponseRedirect(next_target(request))
     brand, brand_error = _brand(request)
     context: dict[str, Any] = {
         "step": "phone",
@@ -58,7 +72,7 @@ def login(request: HttpRequest) -> HttpResponseBase:
         "brands": Brand.objects.order_by("id").only("code", "name")
         if brand is None or Brand.objects.count() > 1
         else [],
-        "next": _next(request),
+        "next": next_target(request),
         "errors": {"brand": brand_error} if brand_error else {},
         "phone": "",
     }
@@ -96,16 +110,33 @@ def login(request: HttpRequest) -> HttpResponseBase:
                 ip=ip,
                 user_agent=request.META.get("HTTP_USER_AGENT", ""),
             )
+        except JoinRequired as needed:
+            join = f"{reverse('portal:join')}?{urlencode({'next': next_target(request)})}"
+            response = HttpResponseRedirect(join)
+            set_join_cookie(response, needed.pending.ticket)
+            return response
         except FieldError as exc:
             context["errors"] = {exc.field: exc.reason}
             if exc.field == "name":
                 context["ask_name"] = True
             return render(request, "portal/login.html", context, status=400)
-        response = HttpResponseRedirect(_next(request))
+        response = HttpResponseRedirect(next_target(request))
         set_session_cookie(response, signed.token)
         return response
     context["errors"] = {"phone": _bad_step()}
     return render(request, "portal/login.html", context, status=400)
+
+
+def set_join_cookie(response: HttpResponseBase, ticket: str) -> None:
+    response.set_cookie(
+        JOIN_COOKIE_NAME,
+        ticket,
+        max_age=JOIN_TICKET_MAX_AGE,
+        path="/m/",
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
 
 
 def _masked(phone: str) -> str:

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from conftest import World
 from hufen.common.actors import SYSTEM, Actor, Scope
+from hufen.identity.services import RecordInput, identity_link_one
 from hufen.tracking.bulk import BulkChecker, dedupe_first
 from hufen.tracking.catalogue import catalogue_load
 from hufen.tracking.importer import read_chunks, read_rows
@@ -122,8 +123,13 @@ def messy_events(rng: random.Random, world: World, count: int) -> list[dict[str,
             ev["person_id"] = rng.choice([*persons, *persons, 987654321, 0, -4, True, 1.5, "", str(persons[0])])
         elif ident < 0.45:
             ev["phone"] = rng.choice(phones)
-        elif ident < 0.9:
+        elif ident < 0.8:
             ev["anonymous_id"] = rng.choice(["dev-1", "dev-2", "dev-3", "设备-4", "", "z" * 129, 9])
+        elif ident < 0.9:  # ONE ID identifiers: known, unknown, blank, of the wrong type, too long
+            kind = rng.choice(["unionid", "openid", "email", "app_user_id"])
+            ev[kind] = rng.choice([*KNOWN_IDS[kind], "nobody-1", " ", "", 5, "q" * 129, "Bad Email@"])
+            if rng.random() < 0.3:  # a second identifier: the same person's, or another's
+                ev["app_user_id"] = rng.choice(KNOWN_IDS["app_user_id"])
         if rng.random() < 0.2:  # a device and a person together: links the device for later rows
             ev["anonymous_id"] = rng.choice(["dev-1", "dev-2", "dev-5"])
             ev.setdefault("person_id", rng.choice(persons))
@@ -163,12 +169,37 @@ def messy_events(rng: random.Random, world: World, count: int) -> list[dict[str,
     return out
 
 
+# Identifiers ONE ID holds in these tests (`with_identifiers`): two persons, and one value held by both.
+KNOWN_IDS = {
+    "unionid": ["oU-one", "oU-both"],
+    "openid": ["oO-one"],
+    "email": ["one@example.com", "ONE@example.com "],
+    "app_user_id": ["APP-one", "APP-two"],
+}
+
+
+def with_identifiers() -> None:
+    """Two persons ONE ID knows by unionid, openid, email and app user id (through its own service)."""
+    fields = [
+        {"wechat_unionid": "oU-one", "wechat_openid": "oO-one", "email": "one@example.com", "app_user_id": "APP-one"},
+        {"app_user_id": "APP-two"},
+    ]
+    for key, extra in enumerate(fields):
+        result = identity_link_one(actor=SYSTEM, record=RecordInput("app", f"k{key}", {"name": f"测试{key}", **extra}))
+        assert result.person_id is not None
+    for other in ("b1", "b2"):  # one unionid on two more records (ONE ID decides if they are one person)
+        identity_link_one(
+            actor=SYSTEM, record=RecordInput("wechat", other, {"name": f"王{other}", "wechat_unionid": "oU-both"})
+        )
+
+
 def _csv_value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else str(value)
 
 
 def write_file(path: Path, fmt: str, events: list[dict[str, Any]], rng: random.Random) -> Path:
     fields = ["event_id", "event", "ts", "person_id", "phone", "anonymous_id", "dealer_id", "channel", "properties"]
+    fields += ["unionid", "openid", "email", "app_user_id"]
     if fmt == "jsonl":
         lines = [json.dumps(e, ensure_ascii=False) for e in events]
         extras = ["", "   ", "{not json", "[1, 2]", '"text"', '{"event_id": "dup-key", "event": "app_active", '
@@ -205,6 +236,7 @@ def _actors(world: World) -> dict[str, Actor]:
 @pytest.mark.parametrize("who", ["system", "dealer"])
 def test_column_wise_import_equals_the_row_validator(tmp_path: Path, world: World, fmt: str, who: str) -> None:
     EventType.objects.create(name="custom_thing", required_properties=["page"])
+    with_identifiers()
     rng = random.Random(f"{fmt}-{who}")
     path = write_file(tmp_path / f"events.{fmt.split('-')[0]}", fmt, messy_events(rng, world, 900), rng)
     read_fmt = fmt.split("-")[0]
@@ -217,6 +249,67 @@ def test_column_wise_import_equals_the_row_validator(tmp_path: Path, world: Worl
     reasons = {e[1] for e in errors}
     assert {"event_id", "event", "ts", "properties"} <= reasons  # the file really is messy
     assert len(accepted) > 150
+
+
+def typed_events(rng: random.Random, world: World, count: int) -> list[dict[str, Any]]:
+    """Rows of the contract's JSON types (what the strict JSON reader takes) but wrong in every other way."""
+    persons = [p.pk for p in world.persons.values()]
+    dealers = [d.pk for d in world.dealers.values()]
+    now = timezone.now()
+    stamps = [
+        (now - dt.timedelta(days=2)).isoformat(),
+        (now - dt.timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        (now + dt.timedelta(days=3)).isoformat(),
+        (now - dt.timedelta(days=1)).replace(tzinfo=None).isoformat(),
+        "2026-02-30T10:00:00+08:00",
+        "1999-12-31T23:00:00+00:00",
+        "昨天",
+    ]
+    out: list[dict[str, Any]] = []
+    for i in range(count):
+        ev: dict[str, Any] = {
+            "event_id": rng.choice([f"t-{i}"] * 8 + ["has space", "", "x" * 65, f"t-{rng.randint(0, i)}"]),
+            "event": rng.choice(["app_active", "page_viewed", "test_drive", "member_joined", "nope", "", "店铺到访"]),
+            "ts": rng.choice(stamps[:2] * 4 + stamps),
+        }
+        ident = rng.random()
+        if ident < 0.3:
+            ev["person_id"] = rng.choice([*persons, 987654321, 0])
+        elif ident < 0.4:
+            ev["phone"] = rng.choice(["+8613812345678", "13000000000", "12345", ""])
+        elif ident < 0.6:
+            kind = rng.choice(["unionid", "openid", "email", "app_user_id"])
+            ev[kind] = rng.choice([*KNOWN_IDS[kind], "nobody", " ", "q" * 129])
+        if ident > 0.5 or rng.random() < 0.2:
+            ev["anonymous_id"] = rng.choice(["dev-1", "dev-2", "dev-3", "", "z" * 129])
+        if rng.random() < 0.3:
+            ev["dealer_id"] = rng.choice([*dealers, 424242])
+        if rng.random() < 0.5:
+            ev["channel"] = rng.choice(["app", "APP", "", "store.front"])
+        props = rng.random()
+        if props < 0.6:
+            ev["properties"] = rng.choice(
+                [{"page": "/home", "model_code": "XH-7"}, {"page": ""}, {}, {"page": "/p", "note": "中文"}, None]
+            )
+        out.append(ev)
+    return out
+
+
+@pytest.mark.parametrize("who", ["system", "dealer"])
+def test_well_typed_json_lines_take_the_typed_reader_and_equal_the_row_validator(
+    tmp_path: Path, world: World, who: str
+) -> None:
+    with_identifiers()
+    rng = random.Random(f"typed-{who}")
+    path = tmp_path / "typed.jsonl"
+    path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in typed_events(rng, world, 900)))
+    assert {chunk.kind for chunk in read_chunks(path, "jsonl", rows=97)} == {"columns"}  # not line by line
+    actor = _actors(world)[who]
+    now = timezone.now()
+    errors, accepted = bulk(path, "jsonl", actor, now)
+    assert (errors, accepted) == legacy(path, "jsonl", actor, now)
+    assert {"event_id", "event", "ts", "person_id", "phone", "unionid", "anonymous_id"} <= {e[1] for e in errors}
+    assert len(accepted) > 40
 
 
 def test_files_only_the_row_reader_can_read_go_row_by_row(tmp_path: Path, world: World) -> None:

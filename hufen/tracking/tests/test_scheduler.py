@@ -163,8 +163,19 @@ def test_every_apps_housekeeping_is_on_the_one_scheduler() -> None:
     assert names["membership.expire"].daily_at == dt.time(2, 30)
     assert names["memberday.schedule"].daily_at == dt.time(0, 20)
     assert names["api.idempotency_purge"].daily_at == dt.time(3, 10)
+    assert names["scheduler.purge"].daily_at == dt.time(3, 20)
     # and each runs to completion inline (nothing due: they do nothing, but they run)
-    for job in ("membership.expire", "api.idempotency_purge"):
+    for job in ("membership.expire", "api.idempotency_purge", "scheduler.purge"):
         out = StringIO()
         call_command("scheduler", "run", "--once", "--inline", "--job", job, stdout=out)
         assert json.loads(out.getvalue().splitlines()[0])["ok"] is True, out.getvalue()
+
+
+@pytest.mark.django_db
+def test_old_claims_are_purged_and_recent_ones_kept() -> None:
+    now = dt.datetime(2026, 11, 30, 12, tzinfo=dt.UTC)
+    for days in (30, 15, 13, 0):
+        ScheduledRun.objects.create(job="test.x", slot=f"d{days}", started_at=now - dt.timedelta(days=days))
+    assert scheduler.runs_purge(now=now) == 2
+    assert sorted(ScheduledRun.objects.values_list("slot", flat=True)) == ["d0", "d13"]
+    assert scheduler.runs_purge(now=now) == 0

@@ -1,7 +1,9 @@
-"""`hufen apiclient create|list|revoke`: an integration's credentials for the REST API.
+"""`hufen apiclient create|list|permissions|revoke`: an integration's credentials for the REST API.
 
 The clear token is printed once, by `create`, and is stored only as a hash: lose it and create a new
 client. `list` shows the token's first characters only, enough to recognise it in a config file.
+A client holds every permission of the API-client role unless `--permissions` names a smaller set;
+`permissions ID --set ...` changes the set later and `--all` lifts it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from django.utils import timezone
 from hufen.common.actors import SYSTEM, Actor
 from hufen.common.errors import FieldError
 from hufen.org.models import ApiClient, Brand, Dealer
-from hufen.org.services import api_client_create, api_client_revoke
+from hufen.org.services import api_client_create, api_client_grantable, api_client_revoke, api_client_set_permissions
 
 MAX_EXPIRES_DAYS = 3650
 
@@ -55,6 +57,15 @@ def _scope(client: ApiClient) -> dict[str, str | None]:
     }
 
 
+def _permission_arg(raw: str) -> list[str]:
+    """`a,b` → ["a", "b"]; "" is the empty set (a client that may do nothing)."""
+    return [p.strip() for p in raw.split(",") if p.strip()]
+
+
+def _permissions_text(permissions: list[str] | None) -> str:
+    return "all" if permissions is None else (",".join(permissions) or "none")
+
+
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -70,9 +81,22 @@ class Command(BaseCommand):
         scope.add_argument("--brand", help="brand code: the client sees the dealers carrying the brand")
         scope.add_argument("--dealer", help="dealer code: the client sees that dealer only")
         create.add_argument("--expires-days", type=_expires_days, help="valid for this many days (default: no expiry)")
+        grantable = ", ".join(sorted(api_client_grantable()))
+        create.add_argument(
+            "--permissions",
+            type=_permission_arg,
+            help=f"comma-separated permissions the client holds (default: all of: {grantable})",
+        )
         create.add_argument("--json", action="store_true", help="print the result as JSON")
         listing = sub.add_parser("list", help="list clients (never their tokens)")
         listing.add_argument("--json", action="store_true")
+        perms = sub.add_parser("permissions", help="show or change a client's permission set")
+        perms.add_argument("id", help="the client's id, as `list` shows it")
+        change = perms.add_mutually_exclusive_group()
+        change.add_argument("--set", type=_permission_arg, help=f"comma-separated, from: {grantable}")
+        change.add_argument("--all", action="store_true", help="every permission of the API-client role")
+        perms.add_argument("--reason", default="", help="kept in the audit log")
+        perms.add_argument("--json", action="store_true")
         revoke = sub.add_parser("revoke", help="revoke a client: its token stops working at once")
         revoke.add_argument("id", help="the client's id, as `list` shows it")
         revoke.add_argument("--reason", default="", help="kept in the audit log")
@@ -93,7 +117,12 @@ class Command(BaseCommand):
         expires_at = timezone.now() + dt.timedelta(days=days) if days else None
         try:
             client, token = api_client_create(
-                actor=_cli_actor(), name=name, brand=brand, dealer=dealer, expires_at=expires_at
+                actor=_cli_actor(),
+                name=name,
+                brand=brand,
+                dealer=dealer,
+                expires_at=expires_at,
+                permissions=opts["permissions"],
             )
         except FieldError as exc:
             raise CommandError(f"{exc.field}: {exc.reason}") from exc
@@ -105,12 +134,14 @@ class Command(BaseCommand):
                 "token_prefix": client.token_prefix,
                 **_scope(client),
                 "expires_at": _iso(client.expires_at),
+                "permissions": client.permissions,
             }
             self.stdout.write(json.dumps(row, ensure_ascii=False))
             return
         scope = f"brand {brand.code}" if brand else f"dealer {dealer.code}" if dealer else ""
         expiry = f", expires {client.expires_at:%Y-%m-%d %H:%M} UTC" if client.expires_at else ""
         self.stdout.write(self.style.SUCCESS(f"created API client {client.pk} {client.name!r} ({scope}{expiry})"))
+        self.stdout.write(f"permissions: {_permissions_text(client.permissions)}")
         self.stdout.write("token (shown only now; store it in the integration's secrets):")
         self.stdout.write(token)
 
@@ -128,6 +159,7 @@ class Command(BaseCommand):
                 "expires_at": _iso(c.expires_at),
                 "revoked_at": _iso(c.revoked_at),
                 "last_used_at": _iso(c.last_used_at),
+                "permissions": c.permissions,
             }
             for c in clients
         ]
@@ -142,23 +174,43 @@ class Command(BaseCommand):
             used = (r["last_used_at"] or "never")[:16]
             self.stdout.write(
                 f"{r['id']:>4}  {r['token_prefix']}…  {r['status']:<8} {scope:<16} last used {used:<16}  {r['name']}"
+                f"  [{_permissions_text(r['permissions'])}]"
             )
+
+    def _permissions(self, opts: dict[str, Any]) -> None:
+        client = _client(opts["id"])
+        if opts["set"] is not None or opts["all"]:
+            try:
+                client = api_client_set_permissions(
+                    actor=_cli_actor(),
+                    client=client,
+                    permissions=None if opts["all"] else opts["set"],
+                    reason=opts["reason"],
+                )
+            except FieldError as exc:
+                raise CommandError(f"{exc.field}: {exc.reason}") from exc
+        if opts["json"]:
+            self.stdout.write(json.dumps({"id": client.pk, "permissions": client.permissions}, ensure_ascii=False))
+            return
+        self.stdout.write(f"API client {client.pk} {client.name!r}: {_permissions_text(client.permissions)}")
 
     @transaction.atomic
     def _revoke(self, opts: dict[str, Any]) -> None:
-        raw = str(opts["id"]).strip()
-        client = (
-            ApiClient.objects.select_for_update().filter(pk=int(raw)).first()
-            if raw.isdigit() and len(raw) < 19
-            else None
-        )
-        if client is None:
-            raise CommandError(f"id: no API client with id {raw!r} (see `hufen apiclient list`)")
+        client = _client(opts["id"], lock=True)
         if client.revoked_at is not None:
             self.stdout.write(f"API client {client.pk} was already revoked at {client.revoked_at:%Y-%m-%d %H:%M} UTC")
             return
         api_client_revoke(actor=_cli_actor(), client=client, reason=opts["reason"])
         self.stdout.write(self.style.SUCCESS(f"revoked API client {client.pk} {client.name!r}"))
+
+
+def _client(raw_id: object, *, lock: bool = False) -> ApiClient:
+    raw = str(raw_id).strip()
+    qs = ApiClient.objects.select_for_update() if lock else ApiClient.objects.all()
+    client = qs.filter(pk=int(raw)).first() if raw.isdigit() and len(raw) < 19 else None
+    if client is None:
+        raise CommandError(f"id: no API client with id {raw!r} (see `hufen apiclient list`)")
+    return client
 
 
 def _lookup(model: type[Brand] | type[Dealer], flag: str, code: str | None) -> Any:
