@@ -29,9 +29,11 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from io import StringIO
 from typing import Any
 
+import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -188,11 +190,23 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--files", type=int, default=10, help="the import is split over this many files")
     parser.add_argument("--format", choices=["parquet", "jsonl", "csv"], default="parquet")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="write-ahead store in a scratch PostgreSQL database (as production) instead of SQLite",
+    )
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[: args.cores]))
     scratch = tempfile.mkdtemp(prefix="hufen-bench-tracking-")
-    os.environ["DATABASE_URL"] = f"sqlite:///{scratch}/store.sqlite3"
+    pg_admin = os.environ.get("HUFEN_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    pg_name = f"hufen_bench_tracking_{uuid.uuid4().hex[:8]}"
+    if args.postgres:
+        with psycopg.connect(pg_admin, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{pg_name}"')
+        os.environ["DATABASE_URL"] = pg_admin.rsplit("/", 1)[0] + "/" + pg_name
+    else:
+        os.environ["DATABASE_URL"] = f"sqlite:///{scratch}/store.sqlite3"
     os.environ["HUFEN_LAKE_URL"] = f"{scratch}/lake"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hufen.settings")
     import django
@@ -205,7 +219,11 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     base = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(days=31)
-    result: dict[str, Any] = {"cores": args.cores, "database": "sqlite", "events": args.events}
+    result: dict[str, Any] = {
+        "cores": args.cores,
+        "database": "postgresql" if args.postgres else "sqlite",
+        "events": args.events,
+    }
     try:
         batches = [raw_events(i, min(1000, args.api_events - i), base) for i in range(0, args.api_events, 1000)]
         started, cpu = time.perf_counter(), time.process_time()
@@ -266,6 +284,12 @@ def main() -> None:
         result["load_average"] = [round(x, 2) for x in os.getloadavg()]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        if args.postgres:
+            from django.db import connections
+
+            connections.close_all()
+            with psycopg.connect(pg_admin, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
     print(json.dumps(result))
 
 
