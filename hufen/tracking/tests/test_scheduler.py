@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection, connections
+from django.db import connections
 from django_tasks_db.models import DBTaskResult
 
 from hufen.common import scheduler
+from hufen.testing.concurrency import require_postgres
 from hufen.tracking.models import ScheduledRun
 from hufen.tracking.tests.helpers import lake_rows, raw_event
 
@@ -130,8 +131,7 @@ def test_tracking_jobs_are_registered_as_tasks(lake_url: str) -> None:
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_schedulers_start_each_slot_once(jobs: dict[str, Counter]) -> None:
-    if connection.vendor != "postgresql":
-        pytest.skip("concurrent claims are proven on PostgreSQL; SQLite serialises every writer")
+    require_postgres()
     barrier = threading.Barrier(8)
     errors: list[BaseException] = []
     started: list[Any] = []
