@@ -126,6 +126,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "hufen.common.middleware.ChineseFirstLocaleMiddleware",
+    # Member Day's check-in endpoint answered before the rest of the stack (memberday/middleware.py).
+    "hufen.memberday.middleware.CheckInFastLane",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

@@ -1,7 +1,7 @@
 """Member Day check-in under load: the real server on PostgreSQL, driven by wrk; plus the database's ceiling.
 
     .venv/bin/python benchmarks/memberday/run.py [--members 10000] [--duration 20] [--connections 32]
-                                                 [--workers 2] [--threads 4] [--server gunicorn|serve]
+                                                 [--workers 2] [--threads 4] [--server gunicorn|granian|serve]
                                                  [--drain-every 5] [--db NAME] [--keep]
 
 1. creates a scratch PostgreSQL database (127.0.0.1, user postgres; dropped at the end unless --keep);
@@ -16,10 +16,13 @@
    thread walking its own slice of the members (first taps → 201, later passes → 200 repeats);
 4. stops both, drains what is still pending (`award-pending`, timed), runs `hufen points verify` and
    checks check-ins = check-in awards = `memberday_checked_in` events, none pending, and 201 answers;
-5. profiles 300 first check-ins in-process (cProfile + time in the database) to say where time goes,
-   and times one drain of those 300;
-6. runs pgbench with checkin.sql — the check-in transaction's SQL, without Python — for the
-   database's ceiling.
+5. profiles 300 first check-ins in-process through Django's WSGI handler (what gunicorn calls): the
+   CPU of the Python process and of its PostgreSQL backend per request, then a cProfile pass for the
+   split (Django's handler and middleware, the fast lane, the statement's round trip, the live
+   counters), and times one drain of those 300;
+6. runs pgbench with the server's own check-in statement (`_pgbench_script` writes it out with its
+   parameters as pgbench variables), prepared, without Python — the database's ceiling for the same
+   transaction.
 
 `--duration 600` is the issue's 10-minute run. Use `--members` large enough that the run is mostly
 first check-ins if that is what should be measured (each member checks in once; later passes are
@@ -187,71 +190,71 @@ def step_count(occurrence_id: int) -> dict[str, Any]:
 
 
 def step_profile(ids_file: Path, token: str) -> dict[str, Any]:
-    """Where one check-in's time goes: the whole Django stack in-process, with DB time measured apart."""
+    """Where one check-in's time goes: Django's WSGI handler in-process (what gunicorn calls), the CPU
+    of this process and of its PostgreSQL backend per request, then a cProfile pass for the split."""
     import cProfile
+    import io
     import pstats
 
     import django
 
     django.setup()
+    from django.core.handlers.wsgi import WSGIHandler
     from django.db import connection
-    from django.test import Client
 
+    handler = WSGIHandler()
     ids = [int(x) for x in ids_file.read_text().split()]
-    client = Client()
-    db = {"seconds": 0.0, "queries": 0}
-    by_statement: dict[str, float] = {}
-
-    def timed(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        began = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            spent = time.perf_counter() - began
-            db["seconds"] += spent
-            db["queries"] += 1
-            # Group by the statement's shape: its first words and table.
-            shape = re.sub(r"\s+", " ", sql)[:90]
-            by_statement[shape] = by_statement.get(shape, 0.0) + spent
-
-    headers = {"Authorization": f"Bearer {token}"}
-    client.post("/api/v1/memberday/check-ins", {"member_id": ids[0]}, content_type="application/json", headers=headers)
-    ids = ids[1:]
-    profiler = cProfile.Profile()
     statuses: dict[int, int] = {}
-    with connection.execute_wrapper(timed):
-        began = time.perf_counter()
-        profiler.enable()
-        for mid in ids:
-            r = client.post(
-                "/api/v1/memberday/check-ins",
-                {"member_id": mid},
-                content_type="application/json",
-                headers={**headers, "Idempotency-Key": f"profile-{mid}"},
-            )
-            statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
-        profiler.disable()
-        total = time.perf_counter() - began
-    stats = pstats.Stats(profiler)
-    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+
+    def request(mid: int) -> None:
+        body = json.dumps({"member_id": mid}).encode()
+        environ = {
+            "REQUEST_METHOD": "POST", "PATH_INFO": "/api/v1/memberday/check-ins", "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "80", "HTTP_HOST": "127.0.0.1", "REMOTE_ADDR": "127.0.0.1", "wsgi.url_scheme": "http",
+            "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr, "HTTP_AUTHORIZATION": f"Bearer {token}",
+            "HTTP_IDEMPOTENCY_KEY": f"profile-{mid}",
+        }  # fmt: skip
+        status: list[str] = []
+        b"".join(handler(environ, lambda s, h, *a: status.append(s)))  # type: ignore[arg-type]
+        code = int(status[0].split()[0])
+        statuses[code] = statuses.get(code, 0) + 1
+
+    def backend_cpu() -> float:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = cursor.fetchone()[0]
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    warm, timed, profiled = ids[:20], ids[20:160], ids[160:]
+    for mid in warm:  # connection, prepared statement, token cache
+        request(mid)
+    pg0, cpu0, wall0 = backend_cpu(), time.process_time(), time.perf_counter()
+    for mid in timed:
+        request(mid)
+    wall, cpu, pg = time.perf_counter() - wall0, time.process_time() - cpu0, backend_cpu() - pg0
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for mid in profiled:
+        request(mid)
+    profiler.disable()
+    raw: dict[Any, Any] = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
 
     def cumulative(name: str, module: str) -> float:
         return sum(v[3] for (file, _, func), v in raw.items() if func == name and module in file)
 
+    n, m = len(timed), len(profiled)
+    whole = cumulative("__call__", "django/core/handlers/wsgi.py")
+    lane = cumulative("_answer", "hufen/memberday/middleware.py")
+    statement = cumulative("_execute", "hufen/memberday/hotwrite.py")
+    live = sum(cumulative(f, "hufen/memberday/live.py") for f in ("presence_touch", "record_checkin"))
     parts = {
-        "django_and_ninja_request_handling": cumulative("get_response", "django/core/handlers/base.py")
-        - cumulative("check_in", "hufen/memberday/api.py"),
-        "auth_bearer_token_cached": cumulative("authenticate", "hufen/api/auth.py"),
-        "check_in_endpoint": cumulative("check_in", "hufen/memberday/api.py"),
-        "of_which_memberday_check_in_service": cumulative("memberday_check_in", "hufen/memberday/checkin.py"),
-        "of_which_the_one_read": cumulative("_checkin_read", "hufen/memberday/checkin.py"),
-        "of_which_audit_rows": cumulative("audit", "hufen/common/audit.py"),
-        "of_which_events_outbox": cumulative("publish", "hufen/common/events.py"),
-        "of_which_idempotency_key_record": cumulative("_remember_key", "hufen/memberday/checkin.py"),
-        "of_which_live_counters_cache": cumulative("presence_touch", "hufen/memberday/live.py")
-        + cumulative("record_checkin", "hufen/memberday/live.py"),
+        "django_wsgi_handler_and_middleware": whole - lane,
+        "fast_lane_python": lane - statement - live,
+        "the_one_statement_round_trip": statement,
+        "live_counters_redis": live,
     }
-    n = len(ids)
     from hufen.memberday.awards import memberday_award_pending
 
     drain_began = time.perf_counter()
@@ -259,18 +262,16 @@ def step_profile(ids_file: Path, token: str) -> dict[str, Any]:
     drain_seconds = time.perf_counter() - drain_began
     top = sorted(raw.items(), key=lambda kv: kv[1][2], reverse=True)[:10]
     return {
-        "requests": n,
+        "requests": n + m,
         "statuses": statuses,
-        "ms_per_request": round(total / n * 1000, 2),
-        "db_ms_per_request": round(db["seconds"] / n * 1000, 2),
-        "queries_per_request": round(db["queries"] / n, 1),
-        "profiled_ms_per_request": {k: round(v / n * 1000, 2) for k, v in parts.items()},
-        "slowest_statements": [
-            {"sql": shape, "ms_per_request": round(sec / n * 1000, 2)}
-            for shape, sec in sorted(by_statement.items(), key=lambda kv: kv[1], reverse=True)[:8]
-        ],
+        "per_request_without_profiler": {
+            "wall_ms": round(wall / n * 1000, 3),
+            "python_cpu_ms": round(cpu / n * 1000, 3),
+            "postgres_backend_cpu_ms": round(pg / n * 1000, 3),
+        },
+        "profiled_wall_ms_per_request": {k: round(v / m * 1000, 3) for k, v in parts.items()},
         "top_self_time": [
-            {"function": f"{Path(file).name}:{func}", "ms_per_request": round(v[2] / n * 1000, 3)}
+            {"function": f"{Path(file).name}:{func}", "ms_per_request": round(v[2] / m * 1000, 3)}
             for (file, _, func), v in top
         ],
         "award_drain": {
@@ -282,17 +283,62 @@ def step_profile(ids_file: Path, token: str) -> dict[str, Any]:
     }
 
 
+def step_pgbench_script(token: str, out: Path, now: str) -> dict[str, Any]:
+    """pgbench's script: the statement the server prepares, with each parameter as pgbench sends it —
+    the member id and the Idempotency-Key random per transaction, the clock fixed inside today's
+    Member Day, the event id from gen_random_uuid()."""
+    import django
+
+    django.setup()
+    from django.db import connection
+    from psycopg import sql as pgsql
+
+    from hufen.memberday import hotwrite
+    from hufen.org.services import api_client_actor
+
+    actor = api_client_actor(token)
+    assert actor is not None
+    statement = hotwrite.kept_statement(actor, True)
+    assert statement is not None, "the check-in statement cannot be built on this database"
+    marks = {"mid": object(), "now": object(), "key": object(), "wall": object(), "event": object()}
+    params = hotwrite.statement_params(
+        statement, actor, marks["mid"], "app", marks["now"], marks["wall"],
+        ("api_client:pgbench", marks["key"], "pgbench"), marks["event"],
+    )  # fmt: skip
+    as_sql = {
+        id(marks["mid"]): "CAST(:mid AS bigint)",
+        id(marks["now"]): "CAST(:now AS timestamptz)",
+        id(marks["key"]): "('pgb-' || CAST(:rnd AS text))",
+        id(marks["wall"]): "now()",
+        id(marks["event"]): "gen_random_uuid()",
+    }
+    connection.ensure_connection()
+    text = statement.sql
+    for i in range(len(params), 0, -1):  # $10 before $1
+        p = params[i - 1]
+        value = as_sql.get(id(p)) or pgsql.Literal(p).as_string(connection.connection)
+        if isinstance(p, str) and ":" in p:  # pgbench would read ":name" inside a literal as its variable
+            value = f"convert_from(decode('{p.encode().hex()}', 'hex'), 'UTF8')"
+        text = text.replace(f"${i}", value)
+    script = "\\set mid random(:lo, :hi)\n\\set rnd random(1, 1000000000000)\n" + " ".join(text.split()) + ";\n"
+    out.write_text(script)
+    return {"script": str(out), "parameters": len(params), "now": now}
+
+
 # --- the orchestration ---------------------------------------------------------------------------------
 
 
 def _pgbench(db: str, env: dict[str, str], setup: dict[str, Any], clients: int, seconds: int) -> dict[str, Any]:
-    brand_id = _run(
-        ["psql", *PG, "-d", db, "-Atc", f"select id from org_brand where code = '{setup['brand']}'"], env
-    ).stdout.strip()
+    """The database's ceiling: the server's own prepared statement (written out by `_pgbench_script`),
+    run by pgbench's clients with no Python in between — each transaction a first check-in where the
+    random member has none yet, else the repeat tap's answer."""
+    script = ROOT / "var" / "bench-memberday" / "checkin_statement.sql"
+    now = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+    bench_env = {**env, "HUFEN_BENCH_TOKEN": setup["token"]}
+    made = _json_line(_run([sys.executable, __file__, "_pgbench_script", str(script), now], bench_env).stdout)
     cmd = [
-        "pgbench", *PG, "-n", "-c", str(clients), "-j", "2", "-T", str(seconds), "-f", str(HERE / "checkin.sql"),
-        "-D", f"lo={setup['member_id_min']}", "-D", f"hi={setup['member_id_max']}",
-        "-D", f"brand={brand_id}", "-D", f"occ={setup['occurrence_id']}", "-D", f"points={setup['checkin_points']}",
+        "pgbench", *PG, "-n", "-M", "prepared", "-c", str(clients), "-j", "2", "-T", str(seconds), "-f", str(script),
+        "-D", f"lo={setup['member_id_min']}", "-D", f"hi={setup['member_id_max']}", "-D", f"now={now}",
         db,
     ]  # fmt: skip
     out = _run(cmd, env).stdout
@@ -300,6 +346,8 @@ def _pgbench(db: str, env: dict[str, str], setup: dict[str, Any], clients: int, 
     latency = re.search(r"latency average = ([\d.]+) ms", out)
     failed = re.search(r"number of failed transactions: (\d+)", out)
     return {
+        "statement": "the server's one check-in statement, prepared (-M prepared)",
+        "parameters": made["parameters"],
         "clients": clients,
         "seconds": seconds,
         "transactions_per_s": float(tps.group(1)) if tps else None,
@@ -336,9 +384,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     parser.add_argument(
         "--server",
-        choices=["gunicorn", "serve"],
+        choices=["gunicorn", "granian", "serve"],
         default="gunicorn",
-        help="gunicorn: production settings without an access log; serve: `hufen serve` as shipped",
+        help="gunicorn or granian (`hufen serve --server granian`), production settings without an access "
+        "log; serve: `hufen serve` as shipped (gunicorn, logging every request)",
     )
     parser.add_argument("--drain-every", type=float, default=5, help="seconds between award drains during the load")
     parser.add_argument("--pgbench-clients", type=int, default=16)
@@ -377,7 +426,10 @@ def main() -> None:
         result["setup_seconds"] = round(time.monotonic() - began, 1)
 
         log = (work / "server.log").open("wb")
-        if args.server == "serve":
+        if args.server == "granian":
+            serve = [str(BIN / "hufen"), "serve", "--server", "granian", "--no-access-log", "--port", str(args.port),
+                     "--workers", str(args.workers), "--threads", str(args.threads)]  # fmt: skip
+        elif args.server == "serve":
             serve = [str(BIN / "hufen"), "serve", "--port", str(args.port), "--workers", str(args.workers),
                      "--threads", str(args.threads)]  # fmt: skip
         else:
@@ -390,7 +442,12 @@ def main() -> None:
         drain_log = (work / "drain.log").open("wb")
         drain_cmd = [str(BIN / "hufen"), "memberday", "award-pending", "--every", str(args.drain_every)]
         drainer = subprocess.Popen(
-            drain_cmd, env=env, cwd=ROOT, stdout=drain_log, stderr=subprocess.STDOUT, start_new_session=True
+            drain_cmd,
+            env={**env, "PYTHONUNBUFFERED": "1"},  # its JSON lines survive the SIGTERM at the end
+            cwd=ROOT,
+            stdout=drain_log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         base = f"http://127.0.0.1:{args.port}"
         _wait_ready(base, server)
@@ -447,7 +504,11 @@ def main() -> None:
             _run([sys.executable, __file__, "_profile", str(work / "profile_ids.txt")], profile_env).stdout
         )
 
-        result["pgbench"] = _pgbench(args.db, env, setup, args.pgbench_clients, args.duration)
+        try:
+            result["pgbench"] = _pgbench(args.db, env, setup, args.pgbench_clients, args.duration)
+        except RuntimeError as exc:  # keep the HTTP figures: report the ceiling's failure beside them
+            result["pgbench"] = {"error": str(exc)}
+            raise SystemExit(json.dumps(result, ensure_ascii=False, indent=2)) from exc
         verify = subprocess.run([str(BIN / "hufen"), "points", "verify", "--json"], env=env, cwd=ROOT,
                                 text=True, capture_output=True)  # fmt: skip
         result["pgbench"]["points_verify_ok"] = _json_line(verify.stdout)["ok"]
@@ -472,6 +533,8 @@ if __name__ == "__main__":
         print(json.dumps(step_setup(int(sys.argv[2]), Path(sys.argv[3]))))
     elif len(sys.argv) > 1 and sys.argv[1] == "_count":
         print(json.dumps(step_count(int(sys.argv[2]))))
+    elif len(sys.argv) > 1 and sys.argv[1] == "_pgbench_script":
+        print(json.dumps(step_pgbench_script(os.environ["HUFEN_BENCH_TOKEN"], Path(sys.argv[2]), sys.argv[3])))
     elif len(sys.argv) > 1 and sys.argv[1] == "_profile":
         print(json.dumps(step_profile(Path(sys.argv[2]), os.environ["HUFEN_BENCH_TOKEN"])))
     else:

@@ -69,8 +69,13 @@ def caller_scope(actor: Actor) -> str:
 
 
 def request_hash(request: HttpRequest, payload: Any) -> str:
+    return request_digest(request.method or "", request.path, payload)
+
+
+def request_digest(method: str, path: str, payload: Any) -> str:
+    """The digest a key's first request is remembered by: method, path and the validated body."""
     canonical = json.dumps(
-        {"method": request.method, "path": request.path, "body": payload},
+        {"method": method, "path": path, "body": payload},
         sort_keys=True,
         ensure_ascii=False,
         separators=(",", ":"),

@@ -1,21 +1,23 @@
 """The Member Day hot path: check-in, and task completion (the same shape, off the hot path).
 
-`memberday_check_in` is what thousands of owners tap within minutes of midnight, so it is kept to a
-fixed, small number of statements in one short transaction:
+`memberday_check_in` is what thousands of owners tap within minutes of midnight. On PostgreSQL its
+common outcomes — a first check-in, a repeat tap, a retry with the same Idempotency-Key — are ONE
+prepared statement (hotwrite.py): read, check-in row (`points_status` "pending"), audit row,
+`memberday_checked_in` event (the outbox of ONE DATA) and the key's record, one round trip, no
+BEGIN/COMMIT. Everything else, and every other database, takes the general path in one short
+transaction:
 
 1. one read: the member with its program, brand and home dealer, the brand's Member Day containing
    `now`, the member's check-in of that day if there is one, and — when the caller sent an
-   `Idempotency-Key` — what that key answered before (all as subqueries of one statement). A repeat
-   tap or a retry is answered by this read alone;
-2. the check-in row under a savepoint (`points_status` "pending"): the unique (occurrence, member)
-   constraint makes the loser of a race return the first check-in instead of writing;
-3. audit + `memberday_checked_in` event (the outbox of ONE DATA) + the key's record; the live counter
-   is bumped after commit.
+   `Idempotency-Key` — what that key answered before (all as subqueries of one statement, compiled
+   once per actor: hotread.py). A repeat tap or a retry is answered by this read alone;
+2. the check-in row under a savepoint: the unique (occurrence, member) constraint makes the loser of
+   a race return the first check-in instead of writing;
+3. audit + event + the key's record; the live counter is bumped after commit.
 
 The points are paid seconds later by the award drain (`awards.memberday_award_pending`), many
 check-ins per ledger transaction through `membership.ledger_batch.points_award_batch`, keyed
-`memberday:<occurrence>:checkin` per account — the same key the synchronous award used, so a
-check-in is paid at most once whichever path paid it.
+`memberday:<occurrence>:checkin` per account, so a check-in is paid at most once.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from hufen.common.audit import audit
 from hufen.common.errors import FieldError, NotFound
 from hufen.common.events import publish
 from hufen.common.models import IdempotencyRecord
-from hufen.memberday import live
+from hufen.memberday import hotwrite, live
 from hufen.memberday.access import needs_scope_check, require_act_for
 from hufen.memberday.models import CheckIn, Occurrence, Task, TaskCompletion
 from hufen.memberday.services import local_day
@@ -219,7 +221,6 @@ class KeyConflict(Exception):
         super().__init__(f"Idempotency-Key {key!r} was already used for a different request")
 
 
-@transaction.atomic
 def memberday_check_in(
     *,
     actor: Actor,
@@ -234,9 +235,29 @@ def memberday_check_in(
     in a batch seconds later (awards.py). A retry is answered from the natural key (occurrence,
     member); an `Idempotency-Key` that answered before answers the same again, and the same key with
     another request is a `KeyConflict`.
+
+    On PostgreSQL a first check-in and a repeat tap are one prepared statement (hotwrite.py); every
+    other case, and every database, takes the general path below, which explains errors.
     """
     now = now or timezone.now()
     channel = _channel(channel)
+    if hotwrite.eligible(actor, member_id):
+        done = hotwrite.check_in(
+            actor=actor,
+            member_id=member_id,
+            channel=channel,
+            now=now,
+            key=(request_key.scope, request_key.key, request_key.digest) if request_key else None,
+        )
+        if done is not None:
+            return CheckInResult(done.checkin, created=done.created, replayed=done.replayed)
+    return _check_in_general(actor=actor, member_id=member_id, channel=channel, now=now, request_key=request_key)
+
+
+@transaction.atomic
+def _check_in_general(
+    *, actor: Actor, member_id: int, channel: str, now: dt.datetime, request_key: RequestKey | None
+) -> CheckInResult:
     member = _checkin_read(actor, member_id, now, request_key)
     occurrence = occurrence_on_day(member, now)
     key_status = getattr(member, "key_status", None)

@@ -123,25 +123,42 @@ def _member(row: dict[str, Any]) -> Member:
     return member
 
 
-def compiled_read(
-    actor: Actor, member_id: int, now: dt.datetime, key: tuple[str, str] | None, build: Build
-) -> Member | None:
-    """The member row of `build(member_id, now, key)`, from SQL compiled once per actor."""
-    cache_key = (connection.alias, connection.vendor, actor, key is not None)
+Kept = tuple[str, list[tuple[str, Any]], list[str]]
+
+
+def kept_read(actor: Actor, with_key: bool, build: Build) -> Kept | None:
+    """The read's SQL, its parameter plan and its column names, compiled once per actor (None: this
+    backend inlines parameters, so the read cannot be kept)."""
+    cache_key = (connection.alias, connection.vendor, actor, with_key)
     if cache_key not in _KEPT:
-        compiled = _compile(build, key is not None)
+        compiled = _compile(build, with_key)
         with _LOCK:
             if len(_KEPT) >= MAX_KEPT:
                 _KEPT.clear()
             _KEPT[cache_key] = compiled
-    kept = _KEPT[cache_key]
+    return _KEPT[cache_key]
+
+
+def read_params(kept: Kept, member_id: int, now: dt.datetime, key: tuple[str, str] | None) -> list[Any]:
+    return [_value(role, const, member_id, now, key) for role, const in kept[1]]
+
+
+def member_of_row(names: list[str], found: tuple[Any, ...]) -> Member:
+    """A partial Member (with its program and brand) carrying the read's annotations as attributes."""
+    return _member({n: _convert(n, v) for n, v in zip(names, found, strict=True)})
+
+
+def compiled_read(
+    actor: Actor, member_id: int, now: dt.datetime, key: tuple[str, str] | None, build: Build
+) -> Member | None:
+    """The member row of `build(member_id, now, key)`, from SQL compiled once per actor."""
+    kept = kept_read(actor, key is not None, build)
     if kept is None:
         return build(member_id, now, key).first()
-    sql, plan, names = kept
-    params = [_value(role, const, member_id, now, key) for role, const in plan]
+    sql, _, names = kept
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, read_params(kept, member_id, now, key))
         found = cursor.fetchone()
     if found is None:
         return None
-    return _member({n: _convert(n, v) for n, v in zip(names, found, strict=True)})
+    return member_of_row(names, found)

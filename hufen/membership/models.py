@@ -102,7 +102,8 @@ class PointsEntry(models.Model):
 
     KIND_CHOICES = [("award", "Award"), ("spend", "Spend"), ("reverse", "Reversal"), ("expire", "Expiry")]
 
-    account = models.ForeignKey(PointsAccount, on_delete=models.PROTECT, related_name="entries")
+    # Indexed with the id (Meta.indexes): a member's history pages by (account, id) in either order.
+    account = models.ForeignKey(PointsAccount, on_delete=models.PROTECT, related_name="entries", db_index=False)
     kind = models.CharField(max_length=10, choices=KIND_CHOICES)
     amount = models.BigIntegerField()
     reason = models.CharField(max_length=40)
@@ -120,6 +121,7 @@ class PointsEntry(models.Model):
             models.UniqueConstraint(fields=["account", "idempotency_key"], name="uniq_entry_account_key"),
             models.CheckConstraint(condition=~models.Q(amount=0), name="points_entry_amount_not_zero"),
         ]
+        indexes = [models.Index(fields=["account", "id"], name="membership_entry_account_id")]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} ({self.reason})"

@@ -55,6 +55,36 @@ def test_many_members_at_midnight_each_once(pg_world: World) -> None:
     assert ledger_verify() == []
 
 
+def test_one_idempotency_key_raced_by_different_members_checks_in_one(pg_world: World) -> None:
+    """Ten members sent with ONE key at once (a client bug): the key's record is unique, so the
+    one-statement path of every loser fails as a whole and the general path answers 409."""
+    from hufen.memberday.checkin import KeyConflict, RequestKey
+
+    people = ("a1_owner", "a1_other", "a2_owner", "b1_serviced_at_a1")
+    members = [join(pg_world, p) for p in people]
+    schedule(pg_world)
+    jobs = [
+        partial(
+            memberday_check_in,
+            actor=SYSTEM,
+            member_id=m.pk,
+            now=NOON,
+            request_key=RequestKey("system:race", "one-key", f"digest-{m.pk}"),
+        )
+        for m in members
+        for _ in range(3)
+    ]
+    results = race(jobs)
+    answered = [r for r in results if isinstance(r, CheckInResult)]
+    conflicts = [r for r in results if isinstance(r, KeyConflict)]
+    # The winner's three requests: its first answer, then that answer replayed; the others' nine: 409.
+    assert len(answered) == 3 and len(conflicts) == 9, results
+    assert len({r.checkin.pk for r in answered}) == 1 and all(r.created for r in answered)
+    assert sum(not r.replayed for r in answered) == 1
+    assert CheckIn.objects.count() == 1
+    assert DomainEvent.objects.filter(name="memberday_checked_in").count() == 1
+
+
 # --- the award drain ----------------------------------------------------------------------------------
 
 

@@ -1,0 +1,338 @@
+"""The check-in as ONE prepared statement on PostgreSQL: read, check-in row, audit, event, key record.
+
+`checkin.memberday_check_in` is the path thousands of owners hit within minutes of midnight on Member
+Day. On PostgreSQL its common outcomes — a first check-in (201) and a repeat tap answered from the
+check-in already there (200) — are one statement:
+
+    WITH r AS (one read: member, brand, home dealer, data scope, today's Member Day (LATERAL),
+               today's check-in and the Idempotency-Key's earlier answer (joins on their unique keys)),
+         ok  AS (r where the member is active, today is its brand's Member Day and the actor may act
+                 for it),
+         ins AS (INSERT the check-in FROM ok, if it has none today and the key is new,
+                 ON CONFLICT (occurrence, member) DO NOTHING),
+         aud AS (INSERT the audit row FROM ins),
+         ev  AS (INSERT the `memberday_checked_in` event (the ONE DATA outbox) FROM ins),
+         k   AS (INSERT the key's record FROM ok: 201 with the new check-in, 200 with the old one)
+    SELECT the new check-in's id and the read's row
+
+A single statement is atomic without BEGIN/COMMIT round trips, and it is prepared once per database
+connection (psycopg `prepare=True`), so the server neither parses nor plans it again: the request
+costs one round trip. The read is written here rather than compiled from the ORM: a dozen scalar
+subqueries (hotread.py) made a plan PostgreSQL spent more time setting up and binding (43
+parameters) than running. Only the data-scope test is the ORM's own (`Person.objects.visible_to`,
+compiled once per actor and correlated to the member's person), so scope rules live in one place.
+
+A retry with the same Idempotency-Key and the same request is answered from the read too. Everything
+else — an error to explain (unknown member, outside the scope, not a Member Day, inactive member),
+the key used for another request, a race lost to a concurrent tap of the same member or a concurrent
+use of the same key — writes nothing here (the key insert has no ON CONFLICT: a concurrent use of
+the key fails the whole statement) and returns None, and the caller runs the general path
+(`checkin._check_in_general`), which explains or answers it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from hufen.common.actors import Actor, Role
+from hufen.common.models import AuditEvent, DomainEvent, IdempotencyRecord
+from hufen.memberday import live
+from hufen.memberday.access import needs_scope_check
+from hufen.memberday.models import CheckIn, Occurrence
+from hufen.membership.models import Member, Program
+from hufen.org.models import Brand
+from hufen.people.models import Ownership, Person, Vehicle, VehicleModel
+
+PERSON_MARK = -7_654_321_988
+MAX_KEPT = 2_000
+COLUMNS = (
+    "id", "person_id", "status", "brand_id", "brand_code", "home_dealer_id", "in_scope", "day_id", "day_date",
+    "day_points", "ci_id", "ci_points", "ci_entry_id", "ci_checked_in_at", "ci_points_status", "key_status",
+    "key_digest",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Hot:
+    checkin: CheckIn
+    created: bool
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class Statement:
+    """The prepared text ($n placeholders) and the constants of its data-scope test, per actor."""
+
+    sql: str
+    scope_params: tuple[Any, ...]
+    with_key: bool
+
+
+_KEPT: dict[tuple[Any, ...], Statement | None] = {}
+_LOCK = threading.Lock()
+
+
+def eligible(actor: Actor, member_id: int) -> bool:
+    """Whether this actor's check-in for this member can take the one-statement path at all: the
+    database is PostgreSQL and the actor's right to act for the member is decided by the statement
+    (its data scope) or by the actor alone. Any other case takes the general path, which explains."""
+    if connection.vendor != "postgresql":
+        return False
+    if actor.role == Role.MEMBER:
+        return actor.member_id == member_id
+    return actor.role == Role.SYSTEM or actor.has_perm("points.adjust")
+
+
+def _scope_test(actor: Actor) -> tuple[str, list[Any]] | None:
+    """`EXISTS (the actor's visible persons, for the member's person)` as SQL and parameters, from the
+    ORM (one place for scope rules); ("true", []) when the actor needs no scope test; None when the
+    compiled SQL cannot be correlated (then the general path is used)."""
+    if not needs_scope_check(actor):
+        return "true", []
+    query = Person.objects.visible_to(actor).filter(pk=PERSON_MARK).values("pk").query
+    sql, compiled = query.get_compiler(connection.alias).as_sql()
+    params = list(compiled)
+    spots = [m.start() for m in re.finditer(r"(?<!%)%s", sql)]
+    marks = [i for i, p in enumerate(params) if p == PERSON_MARK]
+    if len(spots) != len(params) or len(marks) != 1:
+        return None
+    at = spots[marks[0]]
+    del params[marks[0]]
+    return f"EXISTS ({sql[:at]}m.person_id{sql[at + 2 :]})", params
+
+
+def _build(actor: Actor, with_key: bool) -> Statement | None:
+    scope = _scope_test(actor)
+    if scope is None:
+        return None
+    scope_sql, scope_params = scope
+    t = {
+        "member": Member._meta.db_table,
+        "program": Program._meta.db_table,
+        "brand": Brand._meta.db_table,
+        "ownership": Ownership._meta.db_table,
+        "vehicle": Vehicle._meta.db_table,
+        "model": VehicleModel._meta.db_table,
+        "occurrence": Occurrence._meta.db_table,
+        "checkin": CheckIn._meta.db_table,
+        "audit": AuditEvent._meta.db_table,
+        "event": DomainEvent._meta.db_table,
+        "record": IdempotencyRecord._meta.db_table,
+    }
+    key_columns = "k.status_code, k.request_hash" if with_key else "NULL::smallint, NULL::varchar"
+    key_join = f"\n    LEFT JOIN {t['record']} k ON k.scope = %s AND k.key = %s" if with_key else ""
+    new_key = " AND ok.key_status IS NULL" if with_key else ""
+    status = "CASE WHEN ok.day_points > 0 THEN 'pending' ELSE 'none' END"
+    key_cte = (
+        f""",
+k AS (
+  INSERT INTO {t["record"]} (scope, key, request_hash, status_code, response, created_at)
+  SELECT %s, %s, %s, CASE WHEN ins.id IS NULL THEN 200 ELSE 201 END,
+         jsonb_build_object('checkin_id', COALESCE(ins.id, ok.ci_id)), %s
+    FROM ok LEFT JOIN ins ON true
+   WHERE ok.key_status IS NULL AND COALESCE(ins.id, ok.ci_id) IS NOT NULL
+)"""
+        if with_key
+        else ""
+    )
+    # Parameters in the order they appear: the scope's constants, now (twice), [key scope, key],
+    # member; then the writes' (see `_params`).
+    sql = f"""WITH r ({", ".join(COLUMNS)}) AS (
+  SELECT m.id, m.person_id, m.status, p.brand_id, b.code,
+         (SELECT o.dealer_id FROM {t["ownership"]} o
+            JOIN {t["vehicle"]} v ON v.id = o.vehicle_id JOIN {t["model"]} vm ON vm.id = v.model_id
+           WHERE o.person_id = m.person_id AND o.ended_at IS NULL AND vm.brand_id = p.brand_id
+           ORDER BY o.delivered_at DESC, o.id DESC LIMIT 1),
+         {scope_sql},
+         d.id, d.day, d.checkin_points,
+         c.id, c.points, c.entry_id, c.checked_in_at, c.points_status,
+         {key_columns}
+    FROM {t["member"]} m
+    JOIN {t["program"]} p ON p.id = m.program_id
+    JOIN {t["brand"]} b ON b.id = p.brand_id
+    LEFT JOIN LATERAL (
+      SELECT o.id, o.day, o.checkin_points FROM {t["occurrence"]} o
+       WHERE o.brand_id = p.brand_id AND o.starts_at <= %s::timestamptz AND o.ends_at > %s::timestamptz
+       ORDER BY o.day DESC, o.id LIMIT 1) d ON true
+    LEFT JOIN {t["checkin"]} c ON c.occurrence_id = d.id AND c.member_id = m.id{key_join}
+   WHERE m.id = %s::bigint
+),
+ok AS (
+  SELECT * FROM r WHERE r.status = 'active' AND r.day_id IS NOT NULL AND r.in_scope
+),
+ins AS (
+  INSERT INTO {t["checkin"]} (occurrence_id, member_id, person_id, dealer_id, points, entry_id, channel,
+                         actor_label, checked_in_at, points_status)
+  SELECT ok.day_id, ok.id, ok.person_id, ok.home_dealer_id, ok.day_points, NULL, %s, %s, %s::timestamptz, {status}
+    FROM ok WHERE ok.ci_id IS NULL{new_key}
+  ON CONFLICT (occurrence_id, member_id) DO NOTHING
+  RETURNING id
+),
+aud AS (
+  INSERT INTO {t["audit"]} (occurred_at, actor_kind, actor_label, actor_user_id, actor_api_client_id, action,
+                       object_type, object_id, summary, reason, ip_address)
+  SELECT %s::timestamptz, %s, %s, %s::bigint, %s::bigint, 'memberday.check_in', 'memberday_checkin', ins.id::text,
+         jsonb_build_object('occurrence_id', ok.day_id, 'member_id', ok.id, 'points', ok.day_points), '', NULL
+    FROM ins CROSS JOIN ok
+),
+ev AS (
+  INSERT INTO {t["event"]} (event_id, name, ts, person_id, dealer_id, channel, properties)
+  SELECT %s::uuid, 'memberday_checked_in', %s::timestamptz, ok.person_id, ok.home_dealer_id, %s,
+         jsonb_build_object('occurrence_id', ok.day_id, 'day', to_char(ok.day_date, 'YYYY-MM-DD'),
+                            'brand', ok.brand_code, 'member_id', ok.id, 'checkin_id', ins.id,
+                            'points', ok.day_points, 'points_status', {status})
+    FROM ins CROSS JOIN ok
+){key_cte}
+SELECT ins.id, r.* FROM r LEFT JOIN ins ON true"""
+    # PostgreSQL's own $n placeholders, numbered once here: psycopg's raw cursor then sends the text
+    # as it is (its %s parser does not cache statements this long and would re-split it every call).
+    numbers = iter(range(1, 10_000))
+    sql = re.sub(r"(?<!%)%s", lambda _: f"${next(numbers)}", sql).replace("%%", "%")
+    return Statement(sql, tuple(scope_params), with_key)
+
+
+def kept_statement(actor: Actor, with_key: bool) -> Statement | None:
+    """The statement for this actor, built once per (database, actor, with or without a key)."""
+    cache_key = (connection.alias, actor, with_key)
+    if cache_key not in _KEPT:
+        built = _build(actor, with_key)
+        with _LOCK:
+            if len(_KEPT) >= MAX_KEPT:
+                _KEPT.clear()
+            _KEPT[cache_key] = built
+    return _KEPT[cache_key]
+
+
+def statement_params(
+    statement: Statement,
+    actor: Actor,
+    member_id: Any,
+    channel: str,
+    now: Any,
+    wall: Any,
+    key: tuple[Any, Any, Any] | None,
+    event_id: Any,
+) -> list[Any]:
+    """The statement's parameters in order. (`benchmarks/memberday` passes markers to write a
+    pgbench script of the same statement.)"""
+    params = [*statement.scope_params, now, now]
+    if key is not None:
+        params += [key[0], key[1]]
+    params += [member_id]
+    params += [channel, actor.label[:150], now]
+    params += [wall, actor.kind, actor.label[:150], actor.user_id, actor.api_client_id]
+    params += [event_id, now, channel]
+    if key is not None:
+        params += [key[0], key[1], key[2], wall]
+    return params
+
+
+def _execute(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
+    """Run `sql` prepared on Django's connection (its transaction, its error classes and its
+    execute wrappers, so query counting and tracing still see it)."""
+    import psycopg
+
+    connection.ensure_connection()
+    raw = connection.connection
+    if raw.prepare_threshold is None:
+        # Django turns psycopg's prepared statements off (None), which also ignores `prepare=True`.
+        # A threshold no statement reaches keeps automatic preparation off (Django's own queries
+        # use client-side binding and are never prepared) and lets this statement be prepared.
+        raw.prepare_threshold = 2**31 - 1
+    with psycopg.RawCursor(raw) as cursor:
+
+        def run(sql: str, params: Any, many: bool, context: dict[str, Any]) -> tuple[Any, ...] | None:
+            cursor.execute(sql, params, prepare=True)
+            row: tuple[Any, ...] | None = cursor.fetchone()
+            return row
+
+        executor: Any = run
+        for wrapper in reversed(connection.execute_wrappers):
+            executor = functools.partial(wrapper, executor)
+        began = time.monotonic()
+        try:
+            with connection.wrap_database_errors:
+                result: tuple[Any, ...] | None = executor(
+                    sql, params, False, {"connection": connection, "cursor": cursor}
+                )
+                return result
+        finally:
+            if connection.queries_logged:  # DEBUG or a test counting statements: log it like Django does
+                connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - began:.3f}"})
+
+
+def check_in(
+    *,
+    actor: Actor,
+    member_id: int,
+    channel: str,
+    now: dt.datetime,
+    key: tuple[str, str, str] | None,
+) -> Hot | None:
+    """The answer when the statement checked the member in, found today's check-in or found the
+    key's earlier answer to the same request; None when the general path must decide (nothing was
+    written then). `key`: (scope, key, digest)."""
+    statement = kept_statement(actor, key is not None)
+    if statement is None:
+        return None
+    params = statement_params(statement, actor, member_id, channel, now, timezone.now(), key, uuid.uuid4())
+    try:
+        if connection.in_atomic_block:
+            with transaction.atomic():  # a savepoint: a failed statement must not spoil the caller's work
+                row = _execute(statement.sql, params)
+        else:
+            row = _execute(statement.sql, params)
+    except IntegrityError:
+        return None  # a concurrent use of the same Idempotency-Key: the general path answers
+    if row is None:
+        return None
+    new_id, r = row[0], dict(zip(COLUMNS, row[1:], strict=True))
+    if r["status"] != "active" or r["day_id"] is None or not r["in_scope"]:
+        return None
+    occurrence = Occurrence(pk=r["day_id"], brand_id=r["brand_id"], day=r["day_date"], checkin_points=r["day_points"])
+    if new_id is not None:
+        points = occurrence.checkin_points
+        checkin = CheckIn(
+            pk=new_id,
+            occurrence=occurrence,
+            member_id=r["id"],
+            person_id=r["person_id"],
+            dealer_id=r["home_dealer_id"],
+            points=points,
+            entry_id=None,
+            channel=channel,
+            actor_label=actor.label[:150],
+            checked_in_at=now,
+            points_status="pending" if points else "none",
+        )
+        occurrence_id = occurrence.pk
+        transaction.on_commit(lambda: live.record_checkin(occurrence_id))
+        return Hot(checkin, created=True, replayed=False)
+    if r["ci_id"] is None:
+        return None  # a concurrent first tap won the unique (occurrence, member) after our snapshot
+    key_status = r["key_status"] if key is not None else None
+    if key is not None and key_status is not None and r["key_digest"] != key[2]:
+        return None  # the key was used for another request: the general path raises the conflict
+    checkin = CheckIn(
+        pk=r["ci_id"],
+        occurrence=occurrence,
+        member_id=r["id"],
+        person_id=r["person_id"],
+        points=r["ci_points"],
+        entry_id=r["ci_entry_id"],
+        checked_in_at=r["ci_checked_in_at"],
+        points_status=r["ci_points_status"],
+    )
+    if key_status is not None:
+        return Hot(checkin, created=key_status == 201, replayed=True)  # the key's first answer again
+    return Hot(checkin, created=False, replayed=False)
