@@ -32,7 +32,9 @@ Hufen's integration API.
 **Auth**: `Authorization: Bearer hf_...` (a token from `hufen apiclient create`), or the console's
 session cookie (unsafe methods then need the CSRF token).
 **Errors**: always `{"error": {"code", "message", "details"}}`.
-**Lists**: `?limit=` (1-200) and `?cursor=` (the previous page's `next_cursor`).
+**Lists**: `?limit=` (1-200) and `?cursor=` (the previous page's `next_cursor`). Integration lists
+page oldest first; a member's own history (`/me/points`, `/me/redemptions`) newest first, or oldest
+first with `?order=oldest`. A cursor continues only the listing and the order that issued it.
 **Creates**: send `Idempotency-Key` to make a retry safe.
 """
 

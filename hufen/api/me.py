@@ -21,7 +21,7 @@ from hufen.api.auth import actor_of
 from hufen.api.errors import ApiError, with_errors
 from hufen.api.idempotency import caller_scope, idempotency_key, run_idempotent
 from hufen.api.me_auth import MEMBER_AUTH, member_of
-from hufen.api.pagination import PageParams, paginate
+from hufen.api.pagination import HistoryPageParams, paginate
 from hufen.common.actors import Actor
 from hufen.common.errors import NotFound
 from hufen.memberday.api import OccurrenceOut, OfferOut, TaskStateOut
@@ -220,11 +220,20 @@ def card(request: HttpRequest) -> MeCardOut:
     )
 
 
-@router.get("/points", response=with_errors({200: MeEntryPageOut}), summary="My points history")
-def points(request: HttpRequest, params: Query[PageParams]) -> MeEntryPageOut:
+@router.get(
+    "/points",
+    response=with_errors({200: MeEntryPageOut}),
+    summary="My points history",
+    description=(
+        "The member's points entries, newest first as the app shows them (`order=oldest` reverses it). "
+        "Entries added while the app pages through never shift or repeat a page: they come before the "
+        "first page, so pull to refresh."
+    ),
+)
+def points(request: HttpRequest, params: Query[HistoryPageParams]) -> MeEntryPageOut:
     member = member_of(request)
     qs = points_entries(actor=actor_of(request), member=member)
-    page = paginate(qs, params=params, listing=f"me.points.{member.pk}")
+    page = paginate(qs, params=params, listing=f"me.points.{member.pk}", order=params.order)
     return MeEntryPageOut(items=[MeEntryOut.of(e) for e in page.items], next_cursor=page.next_cursor)
 
 
@@ -258,11 +267,16 @@ def redeem(request: HttpRequest, response: HttpResponse, item_id: int, payload: 
     return run_idempotent(request, payload=payload.model_dump(mode="json"), create=create).to_status(response)
 
 
-@router.get("/redemptions", response=with_errors({200: MeRedemptionPageOut}), summary="My redemptions")
-def redemptions(request: HttpRequest, params: Query[PageParams]) -> MeRedemptionPageOut:
+@router.get(
+    "/redemptions",
+    response=with_errors({200: MeRedemptionPageOut}),
+    summary="My redemptions",
+    description="The member's redemptions, newest first (`order=oldest` reverses it), paged like `/me/points`.",
+)
+def redemptions(request: HttpRequest, params: Query[HistoryPageParams]) -> MeRedemptionPageOut:
     member = member_of(request)
     qs = my_redemptions(actor=actor_of(request), member=member)
-    page = paginate(qs, params=params, listing=f"me.redemptions.{member.pk}")
+    page = paginate(qs, params=params, listing=f"me.redemptions.{member.pk}", order=params.order)
     return MeRedemptionPageOut(items=[MeRedemptionOut.of(r) for r in page.items], next_cursor=page.next_cursor)
 
 

@@ -38,4 +38,6 @@ def nav_items(actor: Actor, dealer_code: str = "") -> list[NavItem]:
         items.append(NavItem("memberday", _("Member Day"), reverse("memberday:list")))
     if actor.scope == Scope.ALL:
         items.append(NavItem("sms", _("SMS outbox"), reverse("portal_console:sms_outbox")))
+    if actor.has_perm("api_clients.manage"):
+        items.append(NavItem("api_clients", _("API clients"), reverse("console:api_client_list")))
     return items

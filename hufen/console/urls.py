@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from hufen.console.views import dealers, home, merge, persons
+from hufen.console.views import api_clients, dealers, home, merge, persons
 from hufen.console.views.auth import ConsoleLoginView, ConsoleLogoutView
 
 app_name = "console"
@@ -22,4 +22,12 @@ urlpatterns = [
     path("persons/<int:person_id>/reveal/<str:field>/", persons.person_reveal, name="person_reveal"),
     path("dealers/", dealers.dealer_list_view, name="dealer_list"),
     path("dealers/<str:code>/", dealers.dealer_detail, name="dealer_detail"),
+    path("api-clients/", api_clients.api_client_list_view, name="api_client_list"),
+    path("api-clients/new/", api_clients.api_client_create_view, name="api_client_create"),
+    path(
+        "api-clients/<int:client_id>/permissions/",
+        api_clients.api_client_permissions_view,
+        name="api_client_permissions",
+    ),
+    path("api-clients/<int:client_id>/revoke/", api_clients.api_client_revoke_view, name="api_client_revoke"),
 ]

@@ -21,6 +21,7 @@ from hufen.membership import selectors
 from hufen.membership.models import EarningDecision, Member, PointsEntry, PointsLot, Redemption, TierHistory
 from hufen.membership.reasons import REASONS
 from hufen.org.models import Brand
+from hufen.portal.selectors import member_consents
 
 PAGE_SIZE = 25
 ENTRY_PAGE_SIZE = 20
@@ -121,6 +122,7 @@ def member_detail(request: ConsoleRequest, member_id: int) -> HttpResponse:
         "history": TierHistory.objects.filter(member=member).select_related("from_tier", "to_tier").order_by("-id"),
         "redemptions": Redemption.objects.filter(member=member).select_related("item").order_by("-id")[:50],
         "decisions": EarningDecision.objects.filter(member=member).select_related("rule").order_by("-id")[:20],
+        "consents": member_consents(actor=actor, member=member),
     }
     if request.htmx and request.GET.get("entries_before"):
         return render(request, "membership/_entries.html", context)

@@ -6,8 +6,9 @@ from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
-from hufen.common.actors import Actor, Role
-from hufen.org.models import ApiClient, Dealer, Staff
+from hufen.common.actors import Actor, Role, Scope
+from hufen.common.errors import NotFound, PermissionDenied
+from hufen.org.models import ApiClient, Brand, Dealer, Staff
 from hufen.people.querysets import dealer_queryset_for
 
 
@@ -71,3 +72,32 @@ def dealer_get(*, actor: Actor, code: str) -> Dealer | None:
 def dealer_staff_counts(*, actor: Actor, dealer: Dealer) -> dict[str, int]:
     rows = Staff.objects.filter(dealer=dealer, is_active=True).values("role").annotate(n=Count("id"))
     return {r["role"]: r["n"] for r in rows}
+
+
+# --- API clients: only whoever may manage them reads them (the list shows scopes and usage) ----------
+
+
+def _require_api_clients_manage(actor: Actor) -> None:
+    if not actor.has_perm("api_clients.manage"):
+        raise PermissionDenied(f"{actor.label} may not api_clients.manage")
+
+
+def api_client_list(*, actor: Actor) -> QuerySet[ApiClient]:
+    """Every API client (never a token, only its prefix), newest first, with scope and creator."""
+    _require_api_clients_manage(actor)
+    return ApiClient.objects.select_related("brand", "dealer", "created_by").order_by("-id")
+
+
+def api_client_get(*, actor: Actor, client_id: int) -> ApiClient:
+    client = api_client_list(actor=actor).filter(pk=client_id).first()
+    if client is None:
+        raise NotFound(f"API client {client_id} does not exist")
+    return client
+
+
+def api_client_scope_choices(*, actor: Actor) -> tuple[list[Brand], list[Dealer]]:
+    """The brands and dealers a new client may be scoped to: those the actor sees."""
+    _require_api_clients_manage(actor)
+    dealers = list(dealer_queryset_for(actor).order_by("code"))
+    brands = list(Brand.objects.order_by("code")) if actor.scope == Scope.ALL else []
+    return brands, dealers

@@ -169,6 +169,8 @@ def api_client_set_permissions(
 @transaction.atomic
 def api_client_revoke(*, actor: Actor, client: ApiClient, reason: str = "") -> ApiClient:
     _require(actor, "api_clients.manage")
+    # Re-read under a row lock: two revokes at once (a double-click) write one audit row, not two.
+    client = ApiClient.objects.select_for_update().get(pk=client.pk)
     if client.revoked_at is None:
         client.revoked_at = timezone.now()
         client.save(update_fields=["revoked_at"])

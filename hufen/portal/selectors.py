@@ -20,7 +20,7 @@ from hufen.membership.models import BenefitItem, Member, PointsEntry, PointsLot,
 from hufen.membership.reasons import REASONS
 from hufen.membership.selectors import members_visible_to
 from hufen.people.models import Ownership
-from hufen.portal.models import SmsMessage
+from hufen.portal.models import ProgramConsent, SmsMessage
 
 # Lots expiring within this many days are highlighted on the points page.
 EXPIRING_SOON_DAYS = 60
@@ -224,3 +224,17 @@ def sms_outbox_page(*, actor: Actor, before: int | None, size: int) -> list[SmsM
     if before is not None:
         qs = qs.filter(id__lt=before)
     return list(qs[:size])
+
+
+def member_consents(*, actor: Actor, member: Member) -> list[ProgramConsent]:
+    """A member's consents to its program's terms, newest first, for staff who may see the member
+    (console member page). Scoped by construction: a member outside the actor's scope has none."""
+    if not actor.has_perm("membership.view"):
+        raise PermissionDenied(f"{actor.label} may not membership.view")
+    return list(
+        ProgramConsent.objects.filter(
+            person_id=member.person_id,
+            brand_id=member.program.brand_id,
+            person_id__in=members_visible_to(actor).filter(pk=member.pk).values("person_id"),
+        ).order_by("-accepted_at", "-id")
+    )

@@ -127,12 +127,12 @@ def test_card_points_and_memberday_are_the_members_own(world: World) -> None:
     card = get("/me/card", token).json()
     assert card["member_id"] == member.pk and card["name"] == "陈*" and card["balance"] == 303
     assert card["tier"] == member.tier.code and card["vehicles"][0]["series"] == "星河 S7"
-    # points history pages with a cursor, like every other list of the API
+    # points history pages with a cursor, newest first as the app shows it (see test_me_paging.py)
     first = get("/me/points", token, {"limit": 2}).json()
-    assert [e["amount"] for e in first["items"]] == [100, 101] and first["next_cursor"]
+    assert [e["amount"] for e in first["items"]] == [102, 101] and first["next_cursor"]
     assert first["items"][0]["reason_label"]
     rest = get("/me/points", token, {"limit": 2, "cursor": first["next_cursor"]}).json()
-    assert [e["amount"] for e in rest["items"]] == [102] and rest["next_cursor"] is None
+    assert [e["amount"] for e in rest["items"]] == [100] and rest["next_cursor"] is None
     # Member Day: not checked in, then checked in
     today_occurrence(world)
     day = get("/me/memberday", token).json()

@@ -132,7 +132,7 @@ def test_console_pages_are_never_cached(world: World, login: Callable[[str], Cli
 
 HQ_MENU = ["首页", "客户", "经销商", "数据分析", "领地伙伴", "会员", "身份复核", "会员日", "短信发件箱"]
 MENU: dict[str, list[str]] = {
-    "hq_admin": HQ_MENU,
+    "hq_admin": [*HQ_MENU, "API 客户端"],  # api_clients.manage: HQ admins only
     "hq_operator": HQ_MENU,
     "region_east": ["首页", "客户", "经销商", "数据分析", "领地伙伴", "会员", "会员日"],
     "dealer_a1": ["首页", "客户", "本店", "数据分析", "领地伙伴", "会员", "会员日"],
