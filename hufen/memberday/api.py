@@ -20,7 +20,7 @@ from hufen.api.idempotency import Outcome, caller_scope, idempotency_key, reques
 from hufen.api.pagination import PageParams, paginate
 from hufen.api.types import Text
 from hufen.common.errors import NotFound
-from hufen.memberday import dashboard, live, selectors
+from hufen.memberday import dashboard, selectors
 from hufen.memberday.checkin import KeyConflict, RequestKey, memberday_check_in, memberday_task_complete
 from hufen.memberday.models import CheckIn, Occurrence, Offer, Session, SessionSignup, Task, TaskCompletion
 from hufen.memberday.sessions import session_create, session_mark_attendance, session_sign_up
@@ -344,7 +344,6 @@ def check_in(request: HttpRequest, response: HttpResponse, payload: CheckInIn) -
         raise ApiError(
             409, "idempotency_conflict", "Idempotency-Key was already used for a different request.", {"key": exc.key}
         ) from exc
-    live.presence_touch(payload.member_id)
     out = CheckInOut.of(result.checkin, result.checkin.occurrence, result.created)
     return Outcome(201 if result.created else 200, out.model_dump(mode="json"), result.replayed).to_status(response)
 

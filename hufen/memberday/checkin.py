@@ -250,8 +250,18 @@ def memberday_check_in(
             key=(request_key.scope, request_key.key, request_key.digest) if request_key else None,
         )
         if done is not None:
-            return CheckInResult(done.checkin, created=done.created, replayed=done.replayed)
-    return _check_in_general(actor=actor, member_id=member_id, channel=channel, now=now, request_key=request_key)
+            result = CheckInResult(done.checkin, created=done.created, replayed=done.replayed)
+            _after_commit(member_id, result)
+            return result
+    result = _check_in_general(actor=actor, member_id=member_id, channel=channel, now=now, request_key=request_key)
+    _after_commit(member_id, result)
+    return result
+
+
+def _after_commit(member_id: int, result: CheckInResult) -> None:
+    """The live figures: the member is online; a new check-in counts (a replayed answer does not)."""
+    occurrence_id, new = result.checkin.occurrence_id, result.created and not result.replayed
+    transaction.on_commit(lambda: live.checked_in(member_id, occurrence_id, new=new))
 
 
 @transaction.atomic
@@ -314,8 +324,6 @@ def _check_in_general(
         },
     )
     _remember_key(request_key, 201, checkin)
-    occurrence_id = occurrence.pk
-    transaction.on_commit(lambda: live.record_checkin(occurrence_id))
     return CheckInResult(checkin, created=True)
 
 

@@ -46,7 +46,6 @@ from django.utils import timezone
 
 from hufen.common.actors import Actor, Role
 from hufen.common.models import AuditEvent, DomainEvent, IdempotencyRecord
-from hufen.memberday import live
 from hufen.memberday.access import needs_scope_check
 from hufen.memberday.models import CheckIn, Occurrence
 from hufen.membership.models import Member, Program
@@ -315,8 +314,6 @@ def check_in(
             checked_in_at=now,
             points_status="pending" if points else "none",
         )
-        occurrence_id = occurrence.pk
-        transaction.on_commit(lambda: live.record_checkin(occurrence_id))
         return Hot(checkin, created=True, replayed=False)
     if r["ci_id"] is None:
         return None  # a concurrent first tap won the unique (occurrence, member) after our snapshot

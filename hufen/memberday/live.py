@@ -76,6 +76,13 @@ _INCR_IF_SHOWN = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCR', KEYS[1]) end
 return 0
 """
+_CHECKED_IN = """
+if redis.call('SET', KEYS[1], 1, 'NX', 'EX', ARGV[1]) then
+  if redis.call('INCR', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
+end
+if ARGV[3] == '1' and redis.call('EXISTS', KEYS[3]) == 1 then redis.call('INCR', KEYS[3]) end
+return 1
+"""
 _scripts: dict[tuple[str, str], Any] = {}
 _scripts_lock = threading.Lock()
 
@@ -111,6 +118,23 @@ def presence_touch(member_id: int, *, now: dt.datetime | None = None) -> None:
         return
     if cache.add(seen, 1, window):
         _incr(bucket, window + 120)
+
+
+@best_effort(None)
+def checked_in(member_id: int, occurrence_id: int, *, new: bool, now: dt.datetime | None = None) -> None:
+    """After a check-in (new, or answered again) commits: the member is online, and a new check-in
+    bumps the occurrence's live counter (if it is being shown). One Redis round trip for both."""
+    now = now or timezone.now()
+    window = WINDOW_MINUTES * 60
+    seen, bucket = f"{PREFIX}:seen:{member_id}", f"{PREFIX}:online:{_minute(now)}"
+    script = _redis_script("checked_in", _CHECKED_IN)
+    if script is None:
+        presence_touch(member_id, now=now)
+        if new:
+            record_checkin(occurrence_id)
+        return
+    keys = [cache.make_key(seen), cache.make_key(bucket), cache.make_key(checkins_key(occurrence_id))]
+    script(keys=keys, args=[window, window + 120, "1" if new else "0"])
 
 
 @best_effort(0)

@@ -25,7 +25,6 @@ from django.http import HttpRequest, HttpResponse
 
 from hufen.api.idempotency import HEADER, MAX_KEY_LENGTH, REPLAYED_HEADER, caller_scope, request_digest
 from hufen.common.errors import FieldError, NotFound, PermissionDenied
-from hufen.memberday import live
 from hufen.memberday.checkin import CHANNELS, KeyConflict, RequestKey, memberday_check_in
 from hufen.org.services import api_client_actor
 
@@ -95,7 +94,6 @@ def _answer(request: HttpRequest) -> HttpResponse | None:
     except Exception:  # e.g. the database went away: the API answers it in its own format
         logger.warning("check-in fast lane handed a request on after an error", exc_info=True)
         return None
-    live.presence_touch(payload["member_id"])
     from hufen.memberday.api import CheckInOut
 
     checkin = result.checkin

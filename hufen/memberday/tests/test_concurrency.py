@@ -63,7 +63,7 @@ def test_one_idempotency_key_raced_by_different_members_checks_in_one(pg_world: 
     people = ("a1_owner", "a1_other", "a2_owner", "b1_serviced_at_a1")
     members = [join(pg_world, p) for p in people]
     schedule(pg_world)
-    jobs = [
+    jobs: list[Callable[[], object]] = [
         partial(
             memberday_check_in,
             actor=SYSTEM,

@@ -295,6 +295,32 @@ def test_online_now_counts_distinct_members_in_the_last_five_minutes() -> None:
     assert online_now(now=t0 + dt.timedelta(minutes=6)) == 1  # member 1's minute has left the window
 
 
+def test_a_check_in_marks_the_member_online_and_counts_once(
+    world: World, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Presence and the shown counter in one live update after commit (one Redis call on Redis): a
+    new check-in counts, the repeat tap and the retry mark the member online and count nothing."""
+    from django.core.cache import cache
+
+    from hufen.memberday.live import checkins_key, checkins_live, online_now
+
+    member, other = join(world, "a1_owner"), join(world, "a1_other")
+    (occ,) = schedule(world)
+    cache.delete_many([checkins_key(occ.pk), f"memberday:seen:{member.pk}", f"memberday:seen:{other.pk}"])
+    checkins_live(occ.pk, count_from_db=0)  # the dashboard shows the day: the counter exists
+    key = RequestKey(scope="member:test", key="tap-1", digest="d1")
+    online_before = online_now()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert memberday_check_in(actor=member_actor(member), member_id=member.pk, now=NOON, request_key=key).created
+        memberday_check_in(actor=member_actor(member), member_id=member.pk, now=NOON, request_key=key)
+        memberday_check_in(actor=member_actor(member), member_id=member.pk, now=NOON)
+    assert checkins_live(occ.pk) == 1
+    assert online_now() == online_before + 1
+    with django_capture_on_commit_callbacks(execute=True):
+        memberday_check_in(actor=member_actor(other), member_id=other.pk, now=NOON)
+    assert checkins_live(occ.pk) == 2 and online_now() == online_before + 2
+
+
 def test_a_broken_cache_never_fails_a_check_in(
     world: World, settings: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
