@@ -8,11 +8,14 @@ and prints one JSON object. Events carry an anonymous device id, a channel and a
 object, over 30 days; the importer reads Parquet files of `--events / 10` rows each, so that every
 date partition ends with ten files for the compaction to merge.
 
-HTTP: a real `hufen serve` (gunicorn, `--workers` x `--threads`, DEBUG off) on a free local port, and a client
-of `--http-connections` keep-alive connections posting batches of 1,000 events (bodies serialised
-before the clock starts) with a brand API client's token. Every 200 means the batch is durable; the
-figure is events acknowledged per second of wall time, and the lake is checked to hold each event once.
-Client and server share the same CPUs (the client is a small part: it only sends bytes).
+HTTP: a real `hufen serve` (gunicorn, `--workers` x `--threads`, DEBUG off) on a free local port, and
+a client of `--http-connections` keep-alive connections posting batches of 1,000 events (bodies
+serialised, and every worker warmed with empty batches, before the clock starts) with a brand API
+client's token. Every 200 means the batch is durable; the figure is events acknowledged per second of
+wall time, and the lake is checked to hold each event once. Client and server share the same CPUs
+(the client is a small part: it only sends bytes). `server_cpu_us_per_event` is the CPU the server's
+processes (`app`) and, with `--postgres`, the database backends serving them (`db`) spent per event:
+unlike events/s, it hardly depends on what else the machine is doing.
 """
 
 from __future__ import annotations
@@ -97,6 +100,52 @@ def http_token() -> str:
     return str(json.loads(out.getvalue())["token"])
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (gunicorn's master and workers)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children", encoding="ascii") as handle:
+                    todo.extend(int(child) for child in handle.read().split())
+        except OSError:
+            continue
+    return found
+
+
+def _server_cpu(server_pid: int) -> dict[str, float]:
+    """CPU seconds so far of the HTTP server's processes and of the PostgreSQL backends of this
+    database (same machine), by pid; empty where /proc is missing."""
+    if not os.path.isdir("/proc"):
+        return {}
+    cpu = {f"app:{pid}": _cpu_seconds(pid) for pid in _process_tree(server_pid)}
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            cpu.update({f"db:{pid}": _cpu_seconds(pid) for (pid,) in cursor.fetchall()})
+    return cpu
+
+
+def _cpu_used(before: dict[str, float], after: dict[str, float], kind: str) -> float:
+    return sum(v - before.get(k, 0.0) for k, v in after.items() if k.startswith(kind))
+
+
 def http_ingest(args: argparse.Namespace, start: int, base: dt.datetime, token: str) -> dict[str, Any]:
     """Post `--http-events` events to a real server over `--http-connections` connections."""
     port = free_port()
@@ -126,6 +175,21 @@ def http_ingest(args: argparse.Namespace, start: int, base: dt.datetime, token: 
             for i in range(start, start + args.http_events, 1000)
         ]
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+        def warm() -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            for _ in range(3):
+                conn.request("POST", "/api/v1/events", body=b'{"events": []}', headers=headers)
+                conn.getresponse().read()
+            conn.close()
+
+        # Before the clock: every worker thread's first request (Django loads the URLconf and the API's
+        # schemas lazily, each thread opens its database connection), as a server that has been up a while.
+        warmers = [threading.Thread(target=warm) for _ in range(2 * args.workers * args.threads)]
+        for thread in warmers:
+            thread.start()
+        for thread in warmers:
+            thread.join()
         lock = threading.Lock()
         queue = list(reversed(bodies))
         totals = {"accepted": 0, "duplicates": 0, "rejected": 0, "requests": 0, "errors": 0}
@@ -155,12 +219,14 @@ def http_ingest(args: argparse.Namespace, start: int, base: dt.datetime, token: 
             conn.close()
 
         threads = [threading.Thread(target=client) for _ in range(args.http_connections)]
+        cpu_before = _server_cpu(server.pid)
         started = time.perf_counter()
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
         seconds = time.perf_counter() - started
+        cpu_after = _server_cpu(server.pid)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -172,6 +238,13 @@ def http_ingest(args: argparse.Namespace, start: int, base: dt.datetime, token: 
         "server": f"gunicorn {args.workers} workers x {args.threads} threads",
         "seconds": round(seconds, 2),
         "events_per_s": round(totals["accepted"] / seconds) if seconds else 0,
+        # Load-independent: CPU the server spent per acknowledged event (gunicorn's processes; with
+        # --postgres also the database backends serving them).
+        "server_cpu_us_per_event": {
+            kind: round(_cpu_used(cpu_before, cpu_after, kind) / totals["accepted"] * 1e6, 1)
+            for kind in (("app", "db") if args.postgres else ("app",))
+            if totals["accepted"] and cpu_after
+        },
         "batch_latency_ms": {
             "p50": round(latencies[len(latencies) // 2] * 1000) if latencies else None,
             "p95": round(latencies[int(len(latencies) * 0.95)] * 1000) if latencies else None,
@@ -195,12 +268,17 @@ def main() -> None:
         action="store_true",
         help="write-ahead store in a scratch PostgreSQL database (as production) instead of SQLite",
     )
+    parser.add_argument(
+        "--pg-prefix",
+        default="hufen_bench_tracking",
+        help="name prefix of the scratch PostgreSQL database (a random suffix is added; dropped afterwards)",
+    )
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[: args.cores]))
     scratch = tempfile.mkdtemp(prefix="hufen-bench-tracking-")
     pg_admin = os.environ.get("HUFEN_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    pg_name = f"hufen_bench_tracking_{uuid.uuid4().hex[:8]}"
+    pg_name = f"{args.pg_prefix}_{uuid.uuid4().hex[:8]}"
     if args.postgres:
         with psycopg.connect(pg_admin, autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{pg_name}"')
@@ -220,6 +298,7 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     base = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(days=31)
     result: dict[str, Any] = {
+        "load_average_start": [round(x, 2) for x in os.getloadavg()],
         "cores": args.cores,
         "database": "postgresql" if args.postgres else "sqlite",
         "events": args.events,

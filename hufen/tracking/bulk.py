@@ -294,6 +294,8 @@ def _check_sql(stage: str, now: dt.datetime, catalogue: Catalogue) -> str:
             "(s.dealer_id IS NULL OR s.dealer_id >= 1)",
             "(s.anonymous_id IS NULL OR length(s.anonymous_id) <= 128)",
             *(f"(s.{n} IS NULL OR length(s.{n}) <= {MAX_IDENTIFIER})" for n in ID_FIELDS),
+            # U+0000 (`validation.NUL`): `validate_event` says which field carries it.
+            *(f"(s.{n} IS NULL OR NOT contains(s.{n}, chr(0)))" for n in ("event", "anonymous_id", *ID_FIELDS)),
             "(" + " OR ".join(f"s.{n} IS NOT NULL" for n in ("person_id", "anonymous_id", *RAW_IDENTIFIERS)) + ")",
             f"(s.channel IS NULL OR regexp_full_match(s.channel, {_q(CHANNEL_PATTERN)}))",
             f"(s.properties IS NULL OR strlen(s.properties) <= {MAX_PROPERTIES_BYTES})",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from hufen.common.actors import Actor, Role, Scope
@@ -30,8 +30,9 @@ from hufen.people.merge import person_redirects
 from hufen.tracking import lake
 from hufen.tracking.catalogue import catalogue_load
 from hufen.tracking.models import IdentityLink, PendingEvent, RejectedEvent
+from hufen.tracking.pending import pending_insert
 from hufen.tracking.resolve import chunks, device_persons, live_persons, resolve
-from hufen.tracking.validation import Event, Problem, validate_event
+from hufen.tracking.validation import Event, Problem, storable, validate_batch, validate_event
 
 FLUSH_BATCH = 200_000
 
@@ -63,14 +64,14 @@ def events_check(*, actor: Actor, raw_events: Sequence[Any], now: dt.datetime | 
     require_tracking(actor)
     now = now or timezone.now()
     catalogue = catalogue_load()
-    checked = [validate_event(raw, catalogue, now) for raw in raw_events]
+    checked = validate_batch(raw_events, catalogue, now)
     resolved, _ = resolve(actor, checked, now)
     return resolved
 
 
 def _event_id_of(raw: Any) -> str | None:
     value = raw.get("event_id") if isinstance(raw, dict) else None
-    return value[:200] if isinstance(value, str) else None
+    return storable(value[:200]) if isinstance(value, str) else None
 
 
 @transaction.atomic
@@ -84,7 +85,7 @@ def events_ingest(
     require_tracking(actor)
     now = timezone.now()
     catalogue = catalogue_load()
-    checked = [validate_event(raw, catalogue, now) for raw in raw_events]
+    checked = validate_batch(raw_events, catalogue, now)
     resolved, links = resolve(actor, checked, now)
     result = IngestResult()
     rows: list[Event] = []
@@ -92,7 +93,8 @@ def events_ingest(
     seen: set[str] = set()
     for index, (raw, ev) in enumerate(zip(raw_events, resolved, strict=True)):
         if isinstance(ev, Problem):
-            result.outcomes.append(EventOutcome(index, _event_id_of(raw), "rejected", ev.field, ev.reason))
+            outcome = EventOutcome(index, _event_id_of(raw), "rejected", storable(ev.field), storable(ev.reason))
+            result.outcomes.append(outcome)
             dead.append(_dead_letter(raw, index, ev, source, actor, now))
         elif ev.event_id in seen:
             result.outcomes.append(EventOutcome(index, ev.event_id, "duplicate"))
@@ -100,9 +102,9 @@ def events_ingest(
             seen.add(ev.event_id)
             rows.append(ev)
             result.outcomes.append(EventOutcome(index, ev.event_id, "accepted"))
-    # One statement per 500 rows both stores and dedupes: what the unique index already held (sent
-    # before, or by a concurrent request) is not inserted, and is answered as a duplicate.
-    inserted = _pending_insert(rows, now)
+    # The store's unique index dedupes: what it already held (sent before, or by a concurrent
+    # request) is not inserted, and is answered as a duplicate.
+    inserted = pending_insert(rows, now)
     if len(inserted) < len(rows):
         result.outcomes = [
             replace(o, status="duplicate") if o.status == "accepted" and o.event_id not in inserted else o
@@ -114,72 +116,9 @@ def events_ingest(
     return result
 
 
-_PENDING_COLUMNS = (
-    "event_id",
-    "event",
-    "ts",
-    "person_id",
-    "anonymous_id",
-    "dealer_id",
-    "channel",
-    "properties",
-    "received_at",
-)
-
-
-def _datetime_adapter() -> Callable[[dt.datetime], Any]:
-    """The database's datetime parameter: SQLite keeps naive UTC text (as Django writes it, without
-    Django's per-value checks), PostgreSQL takes the aware value."""
-    if connection.vendor == "sqlite" and connection.timezone_name == "UTC":
-        return lambda value: str(value.astimezone(dt.UTC).replace(tzinfo=None))
-    if connection.vendor == "postgresql":
-        return lambda value: value
-    return connection.ops.adapt_datetimefield_value
-
-
-def _pending_insert(events: Sequence[Event], now: dt.datetime) -> set[str]:
-    """One multi-row INSERT per chunk (the ORM's per-field preparation cost half the ingest time);
-    returns the event ids it stored.
-
-    `ON CONFLICT DO NOTHING ... RETURNING` (SQLite 3.35+ and PostgreSQL): an event_id the store
-    already holds is kept once and left out of the answer.
-    """
-    if not events:
-        return set()
-    adapt = _datetime_adapter()
-    received = adapt(now)
-    table = connection.ops.quote_name(PendingEvent._meta.db_table)
-    columns = ", ".join(_PENDING_COLUMNS)
-    inserted: set[str] = set()
-    for part in chunks(events, 500):
-        values = ", ".join(["(" + ", ".join(["%s"] * len(_PENDING_COLUMNS)) + ")"] * len(part))
-        params: list[Any] = []
-        for ev in part:
-            params.extend(
-                (
-                    ev.event_id,
-                    ev.event,
-                    adapt(ev.ts),
-                    ev.person_id,
-                    ev.anonymous_id,
-                    ev.dealer_id,
-                    ev.channel,
-                    ev.properties,
-                    received,
-                )
-            )
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
-                params,
-            )
-            inserted.update(row[0] for row in cursor.fetchall())
-    return inserted
-
-
 def _dead_letter(raw: Any, index: int, problem: Problem, source: str, actor: Actor, now: dt.datetime) -> RejectedEvent:
     try:
-        payload = json.dumps(raw, ensure_ascii=False, default=str)
+        payload = storable(json.dumps(raw, ensure_ascii=False, default=str))
     except (TypeError, ValueError):
         payload = repr(raw)
     return RejectedEvent(
@@ -188,8 +127,8 @@ def _dead_letter(raw: Any, index: int, problem: Problem, source: str, actor: Act
         actor_label=actor.label[:150],
         batch_index=index,
         event_id=_event_id_of(raw) or "",
-        field=problem.field[:80],
-        reason=problem.reason[:300],
+        field=storable(problem.field)[:80],
+        reason=storable(problem.reason)[:300],
         payload=payload[:20000],
     )
 

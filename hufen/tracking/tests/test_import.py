@@ -109,3 +109,13 @@ def test_bad_jsonl_line_and_unknown_format(tmp_path: Path, lake_url: str) -> Non
 
     with pytest.raises(CommandError, match="format"):
         call_command("events", "import", str(write_csv(tmp_path / "e.txt", [["x"]])))
+
+
+def test_jsonl_nul_in_a_device_id_is_a_row_error(tmp_path: Path, lake_url: str) -> None:
+    path = tmp_path / "events.jsonl"
+    rows = [raw_event(event_id="n1", ts=TS), raw_event(event_id="n2", ts=TS, anonymous_id="dev\x00")]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    code, summary = run_import(path, "--skip-bad-rows")
+    assert code == 1 and summary["accepted"] == 1
+    assert [(e["row"], e["field"]) for e in summary["errors"]] == [(2, "anonymous_id")]
+    assert [r["event_id"] for r in lake_rows(lake_url)] == ["n1"]
