@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/identity_online.py [RECORDS] [--online 300] [--postgres]
         [--setup resolve|truth] [--rebuild both|after|none] [--db-prefix hufen_bench] [--show-queries]
+        [--explain N]
 
 RECORDS (default 20,000) noisy multi-source records from the synthetic generator are stored as
 SourceRecords with their identifier and blocking-key index rows and one Person per cluster (setup,
@@ -13,7 +14,11 @@ the generator's ground truth (`--setup truth`: the bundled default model scores)
    (latency p50 / p99 per record with every write: record, index rows, name counts, audit, event,
    person; and the SQL statements each link sends);
 3. (`--rebuild both|after`) a rebuild that now has the new evidence: how many online records it put
-   on another person than online linking did (the online-vs-rebuild agreement).
+   on another person than online linking did (the online-vs-rebuild agreement). A link may join
+   two persons (a record linking to both); the person an earlier answer named then redirects, and
+   the online answer is where it leads after online linking (before the rebuild's own merges).
+   `--explain N` describes up to N differing records: both decisions and the records behind them,
+   scored with the online model and with the rebuild's newly trained one.
 The database is a temporary SQLite file or, with --postgres, a scratch PostgreSQL database named
 `<db-prefix>_<random>`, created and dropped here. Prints one JSON object and keeps a copy in
 benchmarks/results/.
@@ -171,7 +176,85 @@ def _orm(records: Loaded, now: Any) -> None:
     )
 
 
-def workload(records: int, online: int, setup: str, rebuild: str, show_queries: bool) -> dict[str, Any]:
+def _differences(
+    pks: list[int], online: dict[int, int], before: dict[int, int], online_model: int | None
+) -> list[dict[str, Any]]:
+    """For each record the rebuild put elsewhere: the online decision with its explanation, and the
+    records of the online person and of the rebuild's person, each scored against the record with
+    the model online linking used and with the rebuild's newly trained one (`p_online`,
+    `p_rebuild`; the name-frequency adjustment as online linking applies it)."""
+    from django.db.models import Q
+
+    from hufen.identity.linking import NameCounts, active_model, adjust_for_name_frequency, identifiers_of
+    from hufen.identity.models import ModelParameters, NameFrequency, SourceRecord
+
+    newest = ModelParameters.objects.order_by("-id").values_list("id", flat=True).first()
+    models = {"p_online": active_model(online_model), "p_rebuild": active_model(newest)}
+    total = sum(NameFrequency.objects.filter(name="").values_list("records", flat=True))
+    described = []
+    for pk in pks:
+        record = SourceRecord.objects.get(pk=pk)
+        name = record.normalized.get("n_full")
+        counts = None
+        if name:
+            counts = NameCounts(sum(NameFrequency.objects.filter(name=name).values_list("records", flat=True)), total)
+
+        def members(person: int, record: SourceRecord = record, counts: NameCounts | None = counts) -> list[Any]:
+            holders = [k for k, p in before.items() if p == person]
+            rows = []
+            for other in SourceRecord.objects.filter(Q(person_id=person) | Q(pk__in=holders)).exclude(pk=record.pk):
+                scores = {
+                    label: adjust_for_name_frequency(
+                        model.scorer.score(record.normalized, other.normalized),
+                        record.normalized.get("n_full"),
+                        counts,
+                        model,
+                    ).probability
+                    for label, model in models.items()
+                }
+                shared = set(identifiers_of(record.normalized)) & set(identifiers_of(other.normalized))
+                rows.append(
+                    {
+                        **_brief(other),
+                        "before": before.get(other.pk),
+                        "now": other.person_id,
+                        **{label: round(p, 5) for label, p in scores.items()},
+                        "shared": sorted(kind for kind, _ in shared),
+                    }
+                )
+            return rows
+
+        described.append(
+            {
+                "record": _brief(record),
+                "online": {
+                    "person": online[pk],
+                    "decision": record.decision,
+                    **{k: record.explanation.get(k) for k in ("rule", "candidate", "probability", "joined")},
+                    "members": members(online[pk]),
+                },
+                "rebuild": {"person": record.person_id, "members": members(record.person_id)},
+            }
+        )
+    return described
+
+
+def _brief(record: Any) -> dict[str, Any]:
+    from hufen.identity.linking import identifiers_of
+
+    row = record.normalized
+    keep = ("n_full", "d_birth_date", "gender", "c_province", "c_city", "c_district", "a_address")
+    return {
+        "id": record.pk,
+        "key": f"{record.source}:{record.source_key}",
+        **{k.partition("_")[2] or k: row.get(k) for k in keep if row.get(k)},
+        "ids": [f"{k}:{v[-6:]}" for k, v in identifiers_of(row)],
+    }
+
+
+def workload(
+    records: int, online: int, setup: str, rebuild: str, show_queries: bool, explain: int = 0
+) -> dict[str, Any]:
     import django
 
     sys.path.insert(0, str(ROOT))
@@ -182,10 +265,11 @@ def workload(records: int, online: int, setup: str, rebuild: str, show_queries: 
     from hufen.common.actors import SYSTEM
     from hufen.identity.linking import ONLINE_SCHEMA
     from hufen.identity.matching import resolve
-    from hufen.identity.models import SourceRecord
+    from hufen.identity.models import ModelParameters, SourceRecord
     from hufen.identity.rebuild import identity_rebuild
     from hufen.identity.services import RecordInput, identity_link_one, identity_model_store
     from hufen.identity.synthetic import generate
+    from hufen.people.merge import person_redirects
 
     call_command("migrate", verbosity=0)
     out: dict[str, Any] = {"records": records, "online_records": online, "setup": setup}
@@ -223,6 +307,7 @@ def workload(records: int, online: int, setup: str, rebuild: str, show_queries: 
         return execute(sql, params, many, context)
 
     latencies: list[float] = []
+    joining: list[float] = []  # links that also merged persons (a record linking to two of them)
     per_link: list[int] = []
     decisions: dict[int, int] = {}
     kinds: Counter[str] = Counter()
@@ -240,6 +325,9 @@ def workload(records: int, online: int, setup: str, rebuild: str, show_queries: 
             assert result.record_id is not None and result.person_id is not None
             decisions[result.record_id] = result.person_id
             kinds[result.decision] += 1
+            if result.explanation.get("joined"):
+                kinds["joined_persons"] += len(result.explanation["joined"])
+                joining.append(latencies[-1])
             if show_queries and result.decision not in example:
                 example[result.decision] = [s[:160] for s in statements]
     if latencies:
@@ -251,6 +339,12 @@ def workload(records: int, online: int, setup: str, rebuild: str, show_queries: 
             "max": round(ordered[-1], 2),
         }
         out["online_decisions"] = dict(kinds)
+        if joining:
+            out["online_ms_joining"] = {
+                "links": len(joining),
+                "p50": round(statistics.median(joining), 2),
+                "max": round(max(joining), 2),
+            }
         out["statements_per_link"] = {
             "mean": round(statistics.mean(per_link), 2),
             "min": min(per_link),
@@ -259,6 +353,9 @@ def workload(records: int, online: int, setup: str, rebuild: str, show_queries: 
         if example:
             out["statements_example"] = example
         if rebuild != "none":
+            before_rebuild = dict(SourceRecord.objects.values_list("pk", "person_id")) if explain else {}
+            online_redirects = person_redirects()
+            online_model = ModelParameters.objects.order_by("-id").values_list("id", flat=True).first()
             # What the online part measured survives a failing rebuild (stderr, then the error).
             print(json.dumps(out), file=sys.stderr, flush=True)
             try:
@@ -267,12 +364,19 @@ def workload(records: int, online: int, setup: str, rebuild: str, show_queries: 
                 out["rebuild_after_online_error"] = repr(exc)
                 return out
             out["rebuild_after_online"] = second.as_dict()
-            kept = SourceRecord.objects.filter(pk__in=list(decisions)).values_list("pk", "person_id")
-            differ = sum(decisions[pk] != p for pk, p in kept)
+            kept = dict(SourceRecord.objects.filter(pk__in=list(decisions)).values_list("pk", "person_id"))
+            # A later link may join the person an earlier answer named into another (the absorbed ID
+            # redirects): the online answer is where that ID leads after online linking, before the
+            # rebuild's own merges.
+            online_now = {pk: online_redirects.get(p, p) for pk, p in decisions.items()}
+            differing = sorted(pk for pk, p in kept.items() if online_now[pk] != p)
+            if explain:
+                out["differences"] = _differences(differing[:explain], online_now, before_rebuild, online_model)
             out["online_vs_rebuild"] = {
                 "records": len(decisions),
-                "person_differs": differ,
-                "agreement": round(1 - differ / len(decisions), 5),
+                "person_differs": len(differing),
+                "agreement": round(1 - len(differing) / len(decisions), 5),
+                "differs_from_the_id_answered": sum(decisions[pk] != p for pk, p in kept.items()),
             }
     return out
 
@@ -286,10 +390,15 @@ def main() -> None:
     parser.add_argument("--rebuild", choices=["both", "after", "none"], default="both")
     parser.add_argument("--db-prefix", default="hufen_bench", help="scratch PostgreSQL database name prefix")
     parser.add_argument("--show-queries", action="store_true", help="print the statements of one link per decision")
+    parser.add_argument(
+        "--explain", type=int, default=0, help="describe up to N records the rebuild put on another person"
+    )
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inner:
-        print(json.dumps(workload(args.records, args.online, args.setup, args.rebuild, args.show_queries)))
+        print(
+            json.dumps(workload(args.records, args.online, args.setup, args.rebuild, args.show_queries, args.explain))
+        )
         return
     scratch = tempfile.mkdtemp(prefix="hufen-bench-")
     if args.postgres:
@@ -301,6 +410,7 @@ def main() -> None:
     env = {**os.environ, "DATABASE_URL": url, "HUFEN_VAR_DIR": scratch, "DJANGO_SETTINGS_MODULE": "hufen.settings"}
     inner = [sys.executable, __file__, str(args.records), "--online", str(args.online), "--inner"]
     inner += ["--setup", args.setup, "--rebuild", args.rebuild] + (["--show-queries"] if args.show_queries else [])
+    inner += ["--explain", str(args.explain)]
     try:
         done = subprocess.run(inner, env=env, cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True)
     finally:

@@ -6,7 +6,11 @@ The same evidence, in the same order of trust, as the batch engine (`matching.py
 3. a shared strong identifier (phone, unionid, openid, email, VIN, app user id) links unless the
    two records contradict each other (`matching.contradiction`: the couple on one phone);
 4. otherwise the Fellegi–Sunter weights (`weights.py`) score the record against candidates found by
-   the batch engine's blocking keys: merge above the upper threshold, review between, apart below.
+   the batch engine's blocking keys: merge above the upper threshold, review between, apart below;
+5. a record that links to more than one person joins them (`Decision.join`), as the batch engine's
+   connected components do: the later record is the evidence that an earlier one, kept apart for
+   lack of it, is the same human. The joins obey the batch engine's cluster rules (no two ID
+   numbers, no two genders, no contradicting record, no reviewer's cannot-link in one person).
 
 Candidates come from two indexes: `Identifier` (strong values) and `BlockKey` (name pinyin + birth
 date, name + place ...), read with everything else a link needs in one statement (`lookup`). An
@@ -221,6 +225,25 @@ class Candidate:
     shared: list[str] = field(default_factory=list)  # strong identifier kinds shared with the record
 
 
+@dataclass(frozen=True)
+class Join:
+    """Another person the record links to as well: one human, merged into the decided person."""
+
+    person_id: int
+    record_id: int  # the record of that person the link is to
+    label: str  # source:key of that record
+    rule: str  # id_card | the shared identifier kinds | model
+    pair: PairScore
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "person_id": self.person_id,
+            "record": self.label,
+            "rule": self.rule,
+            "probability": round(self.pair.probability, 6),
+        }
+
+
 @dataclass
 class Decision:
     decision: str  # linked | new | review | constraint
@@ -228,6 +251,7 @@ class Decision:
     score: float | None
     explanation: dict[str, Any]
     review_with: list[tuple[int, PairScore]] = field(default_factory=list)  # (record id, score)
+    join: list[Join] = field(default_factory=list)  # persons to merge into `person_id` (linked only)
 
 
 @dataclass
@@ -365,9 +389,19 @@ def _read_lookup(result: list[tuple[Any, ...]], name: str | None) -> Lookup:
     return out
 
 
+# A candidate link of the record: (rank, person, candidate record, score, rule). Ranks sort the
+# strongest first: the same ID number, then shared identifiers (most kinds first), then the model.
+Link = tuple[tuple[int, int, float, int], int, Candidate, PairScore, str]
+
+
 def decide(row: Mapping[str, Any], found: Lookup) -> Decision:
     """The decision for a record from what `lookup` read; no database access but, on a newly
-    stored model, loading that model once."""
+    stored model, loading that model once.
+
+    Like the batch engine, which takes connected components over every accepted link, a record
+    that links to one person and also to others (the same ID number, a shared identifier without
+    contradiction, the model above `merge`) joins them: `Decision.join` lists the persons to merge
+    into the chosen one, unless that would put two ID numbers or two genders into one person."""
     model = active_model(found.model_id)
     scorer, candidates, facts = model.scorer, found.candidates, found.facts
     must, cannot = found.must, found.cannot
@@ -380,28 +414,18 @@ def decide(row: Mapping[str, Any], found: Lookup) -> Decision:
         by_person.setdefault(candidate.person_id, []).append(candidate)
     my_id, my_gender = row.get("s_id_number"), row.get("gender")
     contradictions: list[dict[str, Any]] = []
-    strong: list[tuple[int, int, float, Candidate, PairScore]] = []  # (-shared, -p, person, ...)
-    weak: list[tuple[float, int, Candidate, PairScore]] = []
+    contradicted: set[int] = set()  # persons with a record sharing an identifier that contradicts this one
+    links: list[Link] = []
     for person_id, members in by_person.items():
         ids, genders = facts.get(person_id, (set(), set()))
         if person_id in cannot:
             contradictions.append({"person_id": person_id, "reason": "cannot-link (reviewer)"})
             continue
         if my_id and my_id in ids:
-            best = members[0]
-            return Decision(
-                "linked",
-                person_id,
-                1.0,
-                {
-                    **base,
-                    "rule": "id_card",
-                    "candidate": {"person_id": person_id, "record": best.label},
-                    "evidence": adjust_for_name_frequency(
-                        scorer.score(row, best.row), row.get("n_full"), found.names, model
-                    ).evidence,
-                },
-            )
+            best = min(members, key=lambda c: c.record_id)
+            pair = adjust_for_name_frequency(scorer.score(row, best.row), row.get("n_full"), found.names, model)
+            links.append(((0, 0, 0.0, person_id), person_id, best, pair, "id_card"))
+            continue
         if my_id and ids:
             contradictions.append({"person_id": person_id, "reason": "different ID-card number"})
             continue
@@ -414,47 +438,74 @@ def decide(row: Mapping[str, Any], found: Lookup) -> Decision:
             if candidate.shared:
                 reason = contradiction(row, candidate.row, DATES)
                 if reason is None:
-                    strong.append((len(candidate.shared), person_id, pair.probability, candidate, pair))
+                    rank = (1, -len(candidate.shared), -pair.probability, person_id)
+                    links.append((rank, person_id, candidate, pair, "+".join(candidate.shared)))
                     continue
                 contradictions.append(
                     {"person_id": person_id, "record": candidate.label, "shared": candidate.shared, "reason": reason}
                 )
-            weak.append((pair.probability, person_id, candidate, pair))
-    if strong:
-        strong.sort(key=lambda s: (-s[0], -s[2], s[1]))
-        _, person_id, _, candidate, pair = strong[0]
-        others = {s[1]: s for s in strong if s[1] != person_id}
-        explanation = {
-            **base,
-            "rule": "+".join(candidate.shared),
-            "candidate": {"person_id": person_id, "record": candidate.label},
-            "probability": round(pair.probability, 6),
-            "match_weight": pair.match_weight,
-            "evidence": pair.evidence,
-            "contradictions": contradictions,
-        }
-        # Another person holding a different strong identifier of this record: two persons that
-        # may be one; a reviewer decides.
-        review = [(s[3].record_id, s[4]) for s in others.values()]
-        return Decision("linked", person_id, 1.0, explanation, review)
-    if weak:
-        weak.sort(key=lambda w: (-w[0], w[1]))
-        probability, person_id, candidate, pair = weak[0]
-        explanation = {
-            **base,
-            "rule": "model",
-            "candidate": {"person_id": person_id, "record": candidate.label},
-            "probability": round(probability, 6),
-            "match_weight": pair.match_weight,
-            "evidence": pair.evidence,
-            "contradictions": contradictions,
-        }
-        if probability >= scorer.merge:
-            return Decision("linked", person_id, probability, explanation)
-        if probability >= scorer.review:
-            return Decision("review", None, probability, explanation, [(candidate.record_id, pair)])
-        return Decision("new", None, probability, explanation)
-    return Decision("new", None, None, {**base, "rule": "no_candidate", "contradictions": contradictions})
+                contradicted.add(person_id)
+            links.append(((2, 0, -pair.probability, person_id), person_id, candidate, pair, "model"))
+    if not links:
+        return Decision("new", None, None, {**base, "rule": "no_candidate", "contradictions": contradictions})
+    links.sort(key=lambda link: link[0])
+    _, person_id, candidate, pair, rule = links[0]
+    explanation: dict[str, Any] = {
+        **base,
+        "rule": rule,
+        "candidate": {"person_id": person_id, "record": candidate.label},
+    }
+    if rule == "id_card":
+        explanation["evidence"] = pair.evidence
+    else:
+        explanation.update(
+            probability=round(pair.probability, 6),
+            match_weight=pair.match_weight,
+            evidence=pair.evidence,
+            contradictions=contradictions,
+        )
+    if rule == "model" and pair.probability < scorer.merge:
+        if pair.probability >= scorer.review:
+            return Decision("review", None, pair.probability, explanation, [(candidate.record_id, pair)])
+        return Decision("new", None, pair.probability, explanation)
+    score = 1.0 if rule != "model" else pair.probability
+    decision = Decision("linked", person_id, score, explanation)
+    _add_joins(decision, row, links, facts, contradicted, scorer.merge)
+    return decision
+
+
+def _add_joins(
+    decision: Decision,
+    row: Mapping[str, Any],
+    links: list[Link],
+    facts: Mapping[int, tuple[set[str], set[str]]],
+    contradicted: set[int],
+    merge: float,
+) -> None:
+    """The other persons the record links to, strongest link first, as the batch engine's careful
+    clustering (`matching._careful`) takes them: the same ID number joins whatever else says; any
+    other link is refused when the joined person would hold two ID numbers or two genders, or a
+    record contradicting this one. A refused link goes to the review queue instead."""
+    assert decision.person_id is not None
+    ids, genders = (set(s) for s in facts.get(decision.person_id, (set(), set())))
+    ids |= {row["s_id_number"]} if row.get("s_id_number") else set()
+    genders |= {row["gender"]} if row.get("gender") else set()
+    seen = {decision.person_id}
+    for _, person_id, candidate, pair, rule in links:
+        if person_id in seen or (rule == "model" and pair.probability < merge):
+            continue
+        seen.add(person_id)
+        their_ids, their_genders = facts.get(person_id, (set(), set()))
+        two_ids = bool(ids and their_ids and ids != their_ids)
+        two_genders = bool(genders and their_genders and not genders & their_genders)
+        if rule != "id_card" and (two_ids or two_genders or person_id in contradicted):
+            decision.review_with.append((candidate.record_id, pair))
+            continue
+        ids |= their_ids
+        genders |= their_genders
+        decision.join.append(Join(person_id, candidate.record_id, candidate.label, rule, pair))
+    if decision.join:
+        decision.explanation["joined"] = [join.describe() for join in decision.join]
 
 
 def fingerprint(source: str, source_key: str, fields: Mapping[str, str]) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from django.db.models import Exists, OuterRef, Q
 
 from hufen.common.actors import Actor
+from hufen.common.errors import NotFound
 from hufen.common.pii import FieldError, mask_address, mask_email, mask_name, mask_phone
 from hufen.identity.models import RecordMove, ReviewPair, SourceRecord
 from hufen.identity.services import require_review
@@ -233,3 +234,103 @@ def person_record_moves(*, actor: Actor, person_id: int, limit: int = 100) -> li
         )
         for m in moves
     ]
+
+
+@dataclass(frozen=True)
+class LineageMove:
+    """One source record a merge moved onto or off a person, for the person 360 page: who merged,
+    when and why (the merge's audit), and whether an unmerge took it back."""
+
+    merge_id: int
+    record: RecordView
+    incoming: bool  # moved onto this person (from an absorbed one); False: moved off it
+    from_person_id: int
+    from_name: str  # masked; "" for a person outside the actor's scope
+    to_person_id: int
+    to_name: str
+    moved_at: Any
+    merged_by: str
+    reason: str
+    restored_at: Any  # the unmerge moved the record back
+    unmerged_by: str
+    note: str  # why the unmerge left the record where it was
+
+
+@dataclass(frozen=True)
+class Redirect:
+    """A person merged (directly or through a chain) into this one: its ID leads here."""
+
+    person_id: int
+    merge_id: int
+    merged_at: Any
+
+
+@dataclass(frozen=True)
+class PersonLineage:
+    moves: list[LineageMove]
+    redirects: list[Redirect]
+
+
+MAX_REDIRECT_DEPTH = 20
+
+
+def person_lineage(*, actor: Actor, person_id: int, limit: int = 100) -> PersonLineage:
+    """The merge lineage of a person's source records (person 360), newest first, and the absorbed
+    person IDs that redirect to it. A move is listed only if the actor may see its record (the
+    record's person today): after an unmerge, a dealer seeing the survivor does not see the records
+    that went back to a person outside its scope. NotFound for a person outside the scope."""
+    from hufen.people.models import PersonMerge
+
+    visible = Person.objects.visible_to(actor)
+    if not visible.filter(pk=person_id).exists():
+        raise NotFound(f"person {person_id} does not exist")
+    moves = list(
+        RecordMove.objects.filter(Q(from_person_id=person_id) | Q(to_person_id=person_id))
+        .filter(Exists(visible.filter(pk=OuterRef("record__person_id"))))
+        .select_related("record", "from_person", "to_person")
+        .order_by("-moved_at", "-id")[:limit]
+    )
+    merges = PersonMerge.objects.in_bulk({m.merge_id for m in moves})
+    others = {m.from_person_id for m in moves} | {m.to_person_id for m in moves}
+    named = set(visible.filter(pk__in=others).values_list("pk", flat=True)) if moves else set()
+    rows = []
+    for move in moves:
+        merge = merges.get(move.merge_id)
+        rows.append(
+            LineageMove(
+                merge_id=move.merge_id,
+                record=RecordView.of(move.record),
+                incoming=move.to_person_id == person_id,
+                from_person_id=move.from_person_id,
+                from_name=mask_name(move.from_person.name) if move.from_person_id in named else "",
+                to_person_id=move.to_person_id,
+                to_name=mask_name(move.to_person.name) if move.to_person_id in named else "",
+                moved_at=move.moved_at,
+                merged_by=merge.actor_label if merge else "",
+                reason=merge.reason if merge else "",
+                restored_at=move.restored_at,
+                unmerged_by=merge.unmerged_by if merge and move.restored_at else "",
+                note=move.note,
+            )
+        )
+    return PersonLineage(rows, _redirects(person_id))
+
+
+def _redirects(person_id: int) -> list[Redirect]:
+    """Persons absorbed by live merges into this one, and into those (a chain), one query a level."""
+    from hufen.people.models import PersonMerge
+
+    found: list[Redirect] = []
+    level, seen = [person_id], {person_id}
+    for _ in range(MAX_REDIRECT_DEPTH):
+        merges = list(
+            PersonMerge.objects.filter(survivor_id__in=level, unmerged_at__isnull=True)
+            .exclude(absorbed_id__in=seen)
+            .order_by("-merged_at", "-id")
+        )
+        if not merges:
+            break
+        found += [Redirect(m.absorbed_id, m.pk, m.merged_at) for m in merges]
+        level = [m.absorbed_id for m in merges]
+        seen.update(level)
+    return found

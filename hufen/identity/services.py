@@ -225,6 +225,8 @@ def identity_link_one(*, actor: Actor, record: RecordInput) -> LinkResult:
     ):
         # An updated record that still matches nobody stays with its own person: no orphan, same ID.
         decision.person_id = existing.person_id
+    if decision.join:
+        _join_persons(decision, f"{source}:{key}", found.phone_holders)
     person_id = _person_for(actor, decision, source, fields, row, found.phone_holders)
     now = timezone.now()
     values: dict[str, Any] = {
@@ -269,6 +271,7 @@ def identity_link_one(*, actor: Actor, record: RecordInput) -> LinkResult:
             "decision": decision.decision,
             "rule": decision.explanation.get("rule"),
             "updated": existing is not None,
+            **({"joined": [j["person_id"] for j in decision.explanation["joined"]]} if decision.join else {}),
         },
     )
     publish(
@@ -278,6 +281,57 @@ def identity_link_one(*, actor: Actor, record: RecordInput) -> LinkResult:
         properties={"source": source, "decision": decision.decision, "updated": existing is not None},
     )
     return _result(stored, created=existing is None, replayed=False)
+
+
+def _join_persons(decision: Decision, label: str, phone_holders: set[int]) -> None:
+    """Merge the persons a record joins (`Decision.join`) into one and link the record to it.
+
+    The survivor of each merge is the person with more source records (on a tie the older one), as
+    a rebuild chooses. The system merges, not the linking client (which need not be allowed to
+    merge persons); the merge is audited with the link's evidence and can be undone. A join that a
+    reviewer's cannot-link between the two persons' records forbids goes to the review queue."""
+    from hufen.people.merge import person_merge
+
+    assert decision.person_id is not None
+    involved = [decision.person_id, *(join.person_id for join in decision.join)]
+    # Every person of the joins locked at once, in id order, so that two links joining overlapping
+    # persons wait for each other instead of deadlocking.
+    list(Person.objects.select_for_update().filter(pk__in=involved).order_by("pk").values_list("pk", flat=True))
+    current, joined = decision.person_id, []
+    for join in decision.join:
+        if _cannot_link_between(current, join.person_id):
+            decision.review_with.append((join.record_id, join.pair))
+            continue
+        survivor, absorbed = merge_order(current, join.person_id)
+        try:
+            person_merge(
+                actor=SYSTEM,
+                survivor=survivor,
+                absorbed=absorbed,
+                reason=f"identity link: record {label} links to both persons"[:300],
+                evidence={"record": label[:200], "link": join.describe(), "evidence": join.pair.evidence},
+            )
+        except (FieldError, NotFound):  # merged away meanwhile: nothing to join any more
+            decision.review_with.append((join.record_id, join.pair))
+            continue
+        joined.append({**join.describe(), "merged_into": survivor.pk})
+        if absorbed.pk in phone_holders:
+            phone_holders.add(survivor.pk)
+        current = survivor.pk
+    decision.person_id = current
+    decision.explanation["joined"] = joined
+    if not joined:
+        decision.join = []
+        del decision.explanation["joined"]
+
+
+def _cannot_link_between(person_a: int, person_b: int) -> bool:
+    """Does a reviewer's cannot-link keep a record of one person apart from a record of the other?"""
+    return LinkConstraint.objects.filter(
+        Q(record_a__person_id=person_a, record_b__person_id=person_b)
+        | Q(record_a__person_id=person_b, record_b__person_id=person_a),
+        kind="cannot",
+    ).exists()
 
 
 def _insert_record(

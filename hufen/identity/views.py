@@ -1,4 +1,5 @@
-"""Console: the review queue of gray-zone pairs (HQ, `identity.review`)."""
+"""Console: the review queue of gray-zone pairs (HQ, `identity.review`), and the record lineage
+section of the person 360 page (loaded by htmx, so the 360 page itself costs no extra query)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from django.views.decorators.http import require_POST
 from hufen.common.errors import NotFound, PermissionDenied
 from hufen.common.pii import FieldError
 from hufen.console.access import ConsoleRequest, console_view
-from hufen.identity.selectors import BANDS, review_open_count, review_queue, review_sources
+from hufen.identity.selectors import BANDS, person_lineage, review_open_count, review_queue, review_sources
 from hufen.identity.services import review_confirm, review_reject
 
 STATUSES = ("open", "confirmed", "rejected")
@@ -89,3 +90,15 @@ def review_decide(request: ConsoleRequest, pair_id: int, action: str) -> HttpRes
         else:
             messages.error(request, _("Not done: %(reason)s") % {"reason": exc.reason})
     return HttpResponseRedirect(reverse("identity:review"))
+
+
+@console_view("persons.view")
+def person_lineage_section(request: ConsoleRequest, person_id: int) -> HttpResponse:
+    """Which source records merges moved onto or off the person, and the IDs that redirect here."""
+    try:
+        lineage = person_lineage(actor=request.actor, person_id=person_id)
+    except NotFound as exc:
+        # 404, not 403: a person outside the scope must not be told apart from no person.
+        raise Http404(exc.message) from exc
+    context = {"lineage": lineage, "person_id": person_id, "show_reason": request.actor.has_perm("persons.merge")}
+    return render(request, "identity/_lineage.html", context)

@@ -75,6 +75,7 @@ def percent(value: float) -> str:
 
 @register.inclusion_tag("identity/_source_records.html", takes_context=True)
 def source_records(context: dict[str, Any], person_id: int) -> dict[str, Any]:
-    """The person 360 section: which records (source, key, when, how decided) make this person."""
+    """The person 360 sections: which records (source, key, when, how decided) make this person,
+    and the shell of their merge lineage (loaded by htmx from `identity:person_lineage`)."""
     request = context["request"]
-    return {"records": person_source_records(actor=request.actor, person_id=person_id)}
+    return {"records": person_source_records(actor=request.actor, person_id=person_id), "person_id": person_id}

@@ -43,3 +43,37 @@ def test_concurrent_resends_of_one_record_store_it_once(pg: None) -> None:
     assert not [r for r in results if isinstance(r, Exception)], results
     assert SourceRecord.objects.count() == 1 and Person.objects.count() == 1
     assert sum(1 for r in results if getattr(r, "replayed", False)) == 4
+
+
+def test_concurrent_records_joining_the_same_two_persons_merge_them_once(pg: None) -> None:
+    # given the merchant 梁娜 (name and phone only) and the WeChat 梁娜 (birth date, address): two persons
+    chengdu = {"province": "四川省", "city": "成都市", "district": "金牛区"}
+    place = {"birth_date": "1989-03-17", "address": "放路763号21栋", **chengdu}
+    merchant = identity_link_one(
+        actor=SYSTEM, record=RecordInput("merchant", "M-1", {"name": "梁娜", "gender": "女", "phone": "14500145742"})
+    )
+    wechat = identity_link_one(
+        actor=SYSTEM,
+        record=RecordInput("wechat", "W-2", {"name": "梁娜", "gender": "女", "wechat_unionid": "oU-1", **place}),
+    )
+    assert merchant.person_id != wechat.person_id
+    # when four records that each link to both arrive at once
+    bridges = [
+        {"name": "梁娜", "gender": "女", "phone": "14500145742", **place},
+        {"name": "梁娜", "gender": "女", "phone": "145 0014 5742", "wechat_unionid": "oU-1"},
+        {"name": "梁娜", "phone": "14500145742", **place},
+        {"name": "梁娜", "gender": "女", "wechat_unionid": "oU-1", "phone": "14500145742", **place},
+    ]
+    jobs: list[Callable[[], object]] = [
+        partial(identity_link_one, actor=SYSTEM, record=RecordInput("service", f"S-{i}", fields))
+        for i, fields in enumerate(bridges)
+    ]
+    results = race(jobs)
+    # then no link failed, the two persons were merged exactly once, and every record is on the survivor
+    assert not [r for r in results if isinstance(r, Exception)], results
+    from hufen.people.models import PersonMerge
+
+    merge = PersonMerge.objects.get()
+    assert {merge.survivor_id, merge.absorbed_id} == {merchant.person_id, wechat.person_id}
+    assert set(SourceRecord.objects.values_list("person_id", flat=True)) == {merge.survivor_id}
+    assert Person.objects.filter(status="active").count() == 1

@@ -64,10 +64,11 @@ def test_rebuild_keeps_ids_and_honours_reviewers(world: object) -> None:
     p1 = link("dms", "J-1", name="孔明亮", phone="13722220000", city="南京市")
     p2 = link("app", "J-2", name="孔明亮", email="kml@example.com", city="南京市", birth_date="1979-02-03")
     assert p1 != p2
-    # (online, the bridge joins whichever of the two its model scores higher; the other stays apart)
+    # (online, the bridge joins the two at once, as the rebuild's connected components will)
     bridged = link("leads", "J-3", name="孔明亮", phone="13722220000", email="kml@example.com")
     assert bridged in {p1, p2}
     other = p2 if bridged == p1 else p1
+    assert person_of("J-1") == person_of("J-2") == bridged
     # must-link: a reviewer said these two differing records are one person
     m1 = link("dms", "M-1", name="李强", phone="13833330000", birth_date="1980-01-01", city="西安市")
     m2 = link("service", "M-2", name="李强", phone="13944440000", birth_date="1981-01-01", city="成都市")
