@@ -1,10 +1,12 @@
 -- wrk script: POST /api/v1/memberday/check-ins, each thread walking its own slice of the member ids
 -- (so the first pass is all first check-ins and later passes are repeat taps answered with 200).
--- Environment: HUFEN_BENCH_IDS (a file of member ids, one a line), HUFEN_BENCH_TOKEN, HUFEN_BENCH_THREADS.
+-- Environment: HUFEN_BENCH_IDS (a file of member ids, one a line), HUFEN_BENCH_TOKEN, HUFEN_BENCH_THREADS,
+-- HUFEN_BENCH_RUN (a prefix making this run's Idempotency-Keys its own).
 ids = {}
 for line in io.lines(os.getenv("HUFEN_BENCH_IDS")) do ids[#ids + 1] = line end
 token = os.getenv("HUFEN_BENCH_TOKEN")
 step = tonumber(os.getenv("HUFEN_BENCH_THREADS"))
+run = os.getenv("HUFEN_BENCH_RUN") or "run"  -- keys unique per run: a --reuse run must not replay an earlier run's keys
 
 threads = {}
 counter = 1
@@ -25,7 +27,7 @@ function request()
   local headers = {
     ["Content-Type"] = "application/json",
     ["Authorization"] = "Bearer " .. token,
-    ["Idempotency-Key"] = "bench-" .. tid .. "-" .. n,
+    ["Idempotency-Key"] = "bench-" .. run .. "-" .. tid .. "-" .. n,
   }
   return wrk.format("POST", "/api/v1/memberday/check-ins", headers, body)
 end

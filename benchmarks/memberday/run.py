@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/memberday/run.py [--members 10000] [--duration 20] [--connections 32]
                                                  [--workers 2] [--threads 4] [--server gunicorn|granian|serve]
-                                                 [--drain-every 5] [--db NAME] [--keep]
+                                                 [--drain-every 5] [--db NAME] [--keep] [--reuse]
 
 1. creates a scratch PostgreSQL database (127.0.0.1, user postgres; dropped at the end unless --keep);
 2. loads the demo (`hufen demo --persons 2×members`), enrols the owners of the largest brand (bulk:
@@ -39,6 +39,7 @@ import importlib.util
 import json
 import os
 import re
+import resource
 import secrets
 import signal
 import subprocess
@@ -153,19 +154,33 @@ def step_setup(members: int, out_dir: Path) -> dict[str, Any]:
         .order_by("id")
         .values_list("id", flat=True)
     )
-    load, profile = ids[: len(ids) - PROFILE_MEMBERS], ids[len(ids) - PROFILE_MEMBERS :]
-    (out_dir / "ids.txt").write_text("\n".join(map(str, load)) + "\n")
-    (out_dir / "profile_ids.txt").write_text("\n".join(map(str, profile)) + "\n")
+    (out_dir / "all_ids.txt").write_text("\n".join(map(str, ids)) + "\n")
     occurrence = occurrence_add(actor=SYSTEM, brand=brand, day=local_day(brand, now))
     return {
         "brand": brand.code,
-        "members_loaded": len(load),
+        "members_enrolled_in_scope": len(ids),
         "occurrence_id": occurrence.pk,
         "checkin_points": occurrence.checkin_points,
         "token": token,
         "member_id_min": min(ids),
         "member_id_max": max(ids),
     }
+
+
+def step_fresh(occurrence_id: int, out_dir: Path) -> dict[str, Any]:
+    """The members of the setup who have not checked in today: the last 300 for the profile, the rest
+    for wrk (so a `--reuse` run measures first check-ins too)."""
+    import django
+
+    django.setup()
+    from hufen.memberday.models import CheckIn
+
+    done = set(CheckIn.objects.filter(occurrence_id=occurrence_id).values_list("member_id", flat=True))
+    ids = [i for i in map(int, (out_dir / "all_ids.txt").read_text().split()) if i not in done]
+    load, profile = ids[: len(ids) - PROFILE_MEMBERS], ids[len(ids) - PROFILE_MEMBERS :]
+    (out_dir / "ids.txt").write_text("\n".join(map(str, load)) + "\n")
+    (out_dir / "profile_ids.txt").write_text("\n".join(map(str, profile)) + "\n")
+    return {"fresh_members": len(load), "already_checked_in": len(done)}
 
 
 def step_count(occurrence_id: int) -> dict[str, Any]:
@@ -314,15 +329,20 @@ def step_pgbench_script(token: str, out: Path, now: str) -> dict[str, Any]:
     }
     connection.ensure_connection()
     text = statement.sql
+    variables: dict[str, str] = {}
     for i in range(len(params), 0, -1):  # $10 before $1
         p = params[i - 1]
         value = as_sql.get(id(p)) or pgsql.Literal(p).as_string(connection.connection)
-        if isinstance(p, str) and ":" in p:  # pgbench would read ":name" inside a literal as its variable
-            value = f"convert_from(decode('{p.encode().hex()}', 'hex'), 'UTF8')"
+        if isinstance(p, str) and ":" in p:
+            # pgbench would read ":name" inside a literal as its variable: pass the text as a variable
+            # (a parameter of the prepared statement, as the server sends it).
+            name = f"text{len(variables)}"
+            variables[name] = p
+            value = f":{name}"
         text = text.replace(f"${i}", value)
     script = "\\set mid random(:lo, :hi)\n\\set rnd random(1, 1000000000000)\n" + " ".join(text.split()) + ";\n"
     out.write_text(script)
-    return {"script": str(out), "parameters": len(params), "now": now}
+    return {"script": str(out), "parameters": len(params), "now": now, "variables": variables}
 
 
 # --- the orchestration ---------------------------------------------------------------------------------
@@ -339,6 +359,7 @@ def _pgbench(db: str, env: dict[str, str], setup: dict[str, Any], clients: int, 
     cmd = [
         "pgbench", *PG, "-n", "-M", "prepared", "-c", str(clients), "-j", "2", "-T", str(seconds), "-f", str(script),
         "-D", f"lo={setup['member_id_min']}", "-D", f"hi={setup['member_id_max']}", "-D", f"now={now}",
+        *[arg for name, value in made["variables"].items() for arg in ("-D", f"{name}={value}")],
         db,
     ]  # fmt: skip
     out = _run(cmd, env).stdout
@@ -354,6 +375,27 @@ def _pgbench(db: str, env: dict[str, str], setup: dict[str, Any], clients: int, 
         "latency_avg_ms": float(latency.group(1)) if latency else None,
         "failed": int(failed.group(1)) if failed else 0,
     }
+
+
+def _cpu_by_part(server_group: int, drain_group: int) -> dict[str, float]:
+    """CPU seconds so far of the server's and the drain's process groups and of all postgres processes."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parts = {"server": 0.0, "award_drain": 0.0, "postgresql": 0.0}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # the process ended meanwhile
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        group, cpu = int(fields[2]), (int(fields[11]) + int(fields[12])) / tick
+        if group == server_group:
+            parts["server"] += cpu
+        elif group == drain_group:
+            parts["award_drain"] += cpu
+        elif name == "postgres":
+            parts["postgresql"] += cpu
+    return parts
 
 
 def _wait_ready(base: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -394,15 +436,30 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8791)
     parser.add_argument("--db", default="hufen_bench_memberday", help="scratch database (dropped and created)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="use the database a previous --keep run set up (its members who have not checked in yet); implies --keep",
+    )
     args = parser.parse_args()
     if not 1_000 <= args.members <= 5_000_000:
         parser.error("--members: 1,000 to 5,000,000")
     if not 1 <= args.duration <= 3_600:
         parser.error("--duration: 1 to 3,600 seconds")
 
-    env = _env(args.db)
     work = ROOT / "var" / "bench-memberday"
     work.mkdir(parents=True, exist_ok=True)
+    saved = work / "setup.json"
+    if args.reuse:
+        args.keep = True
+        if not saved.exists():
+            parser.error(f"--reuse: no earlier setup in {saved} (run once with --keep)")
+        kept = json.loads(saved.read_text())
+        if kept["db"] != args.db:
+            parser.error(f"--reuse: the kept setup is in database {kept['db']!r}, not {args.db!r}")
+    env = _env(args.db)
+    if args.reuse:
+        env.update(kept["keys"])  # the tokens' hashes and the PII columns depend on them
     result: dict[str, Any] = {
         "benchmark": "memberday_check_in",
         "machine": {
@@ -413,16 +470,25 @@ def main() -> None:
         "params": {k: v for k, v in vars(args).items() if k not in ("keep",)},
         "cache": "redis" if env["REDIS_URL"] else "locmem (the redis client library is not installed)",
     }
-    subprocess.run(["dropdb", *PG, "--if-exists", args.db], env=env, check=True)
-    subprocess.run(["createdb", *PG, args.db], env=env, check=True)
+    if not args.reuse:
+        subprocess.run(["dropdb", *PG, "--if-exists", args.db], env=env, check=True)
+        subprocess.run(["createdb", *PG, args.db], env=env, check=True)
     server: subprocess.Popen[bytes] | None = None
     drainer: subprocess.Popen[bytes] | None = None
     try:
         began = time.monotonic()
-        demo = _json_line(_run([str(BIN / "hufen"), "demo", "--persons", str(args.members * 2), "--json"], env).stdout)
-        result["demo_persons"] = demo["persons"]
-        setup = _json_line(_run([sys.executable, __file__, "_setup", str(args.members), str(work)], env).stdout)
+        if args.reuse:
+            setup = kept["setup"]
+        else:
+            demo_cmd = [str(BIN / "hufen"), "demo", "--persons", str(args.members * 2), "--json"]
+            result["demo_persons"] = _json_line(_run(demo_cmd, env).stdout)["persons"]
+            setup = _json_line(_run([sys.executable, __file__, "_setup", str(args.members), str(work)], env).stdout)
+            keys = {k: env[k] for k in ("HUFEN_SECRET_KEY", "HUFEN_PII_KEY")}
+            saved.write_text(json.dumps({"db": args.db, "setup": setup, "keys": keys}))
         result["setup"] = {k: v for k, v in setup.items() if k != "token"}
+        fresh_cmd = [sys.executable, __file__, "_fresh", str(setup["occurrence_id"]), str(work)]
+        result["setup"].update(_json_line(_run(fresh_cmd, env).stdout))
+        before = _json_line(_run([sys.executable, __file__, "_count", str(setup["occurrence_id"])], env).stdout)
         result["setup_seconds"] = round(time.monotonic() - began, 1)
 
         log = (work / "server.log").open("wb")
@@ -456,13 +522,29 @@ def main() -> None:
             "HUFEN_BENCH_IDS": str(work / "ids.txt"),
             "HUFEN_BENCH_TOKEN": setup["token"],
             "HUFEN_BENCH_THREADS": str(args.wrk_threads),
+            "HUFEN_BENCH_RUN": secrets.token_hex(4),
         }
         wrk = [
             "wrk", "-t", str(args.wrk_threads), "-c", str(args.connections), "-d", f"{args.duration}s",
             "--timeout", "10s", "-s", str(HERE / "checkin.lua"), base,
         ]  # fmt: skip
+        cpu_before = _cpu_by_part(server.pid, drainer.pid)
+        children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         result["http"] = _json_line(_run(wrk, wrk_env).stdout, "WRK_JSON ")
         result["http"]["errors"] = result["http"]["failed_status"] + sum(result["http"]["socket_errors"].values())
+        cpu_after = _cpu_by_part(server.pid, drainer.pid)
+        children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wrk_cpu = (children_after.ru_utime + children_after.ru_stime) - (
+            children_before.ru_utime + children_before.ru_stime
+        )
+        answered = max(result["http"]["requests"], 1)
+        spent = {k: cpu_after[k] - cpu_before.get(k, 0.0) for k in cpu_after} | {"wrk": wrk_cpu}
+        result["cpu_during_load"] = {
+            "seconds": {k: round(v, 2) for k, v in spent.items()},
+            "ms_per_request": {k: round(v / answered * 1000, 3) for k, v in spent.items()},
+            "note": "CPU seconds of each part while wrk ran (PostgreSQL: every postgres process; "
+            "server and drain: their process groups)",
+        }
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
         server = None
@@ -495,8 +577,9 @@ def main() -> None:
             == counts["checkins_linked_to_entries"]
             == counts["checkin_events"]
             and counts["checkins_pending"] == 0
-            and created <= counts["checkins"] <= created + args.connections
+            and created <= counts["checkins"] - before["checkins"] <= created + args.connections
         )
+        counts["checkins_before_this_run"] = before["checkins"]
         result["reconciliation"] = counts
 
         profile_env = {**env, "HUFEN_BENCH_TOKEN": setup["token"]}
@@ -529,7 +612,9 @@ def main() -> None:
 
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
-    if len(sys.argv) > 1 and sys.argv[1] == "_setup":
+    if len(sys.argv) > 1 and sys.argv[1] == "_fresh":
+        print(json.dumps(step_fresh(int(sys.argv[2]), Path(sys.argv[3]))))
+    elif len(sys.argv) > 1 and sys.argv[1] == "_setup":
         print(json.dumps(step_setup(int(sys.argv[2]), Path(sys.argv[3]))))
     elif len(sys.argv) > 1 and sys.argv[1] == "_count":
         print(json.dumps(step_count(int(sys.argv[2]))))
