@@ -8,13 +8,23 @@ vectors with their counts, so a million candidate pairs cost a few thousand rows
 Blocking never uses a name alone: a name is always paired with a date or a place, so 王伟 × 王伟
 pairs stay within one birthday or one city and the pair count stays near-linear.
 
+Memory is bounded for files of millions of records: DuckDB runs under a memory limit and spills to
+a temporary directory; the comparison vectors are fetched a range of records at a time and each
+candidate pair is held as two int32 positions and the number of its distinct vector (EM needs only
+the distinct vectors and their counts, so training is exactly what it would be on every pair held
+at once); only the pairs scoring at or above the review threshold keep their vector and weights.
+
 The comparison levels are the ones `weights.py` evaluates one pair at a time for online linking;
 `weights.extract` writes them in the format `weights.Scorer` reads.
 """
 
 from __future__ import annotations
 
+import atexit
 import math
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +33,8 @@ import duckdb
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 PLACE_COLUMNS = ("c_province", "c_city", "c_district")
 # DuckDB's levenshtein counts bytes (a Chinese character is three), jaro_winkler_similarity counts
@@ -140,7 +152,7 @@ def _place_comparison(cats: list[str]) -> Comparison:
     return Comparison("place", " AND ".join(_both(c) for c in cats), levels, tuple(cats))
 
 
-def _present(frame: pd.DataFrame, prefix: str) -> list[str]:
+def _present(frame: Any, prefix: str) -> list[str]:
     return [c for c in frame.columns if c.startswith(prefix) and bool(frame[c].notna().any())]
 
 
@@ -158,7 +170,7 @@ class Plan:
     tf_column: str | None  # the name column whose exact match is adjusted by its frequency
 
 
-def build_plan(frame: pd.DataFrame, *, broad: bool = False) -> Plan:
+def build_plan(frame: Any, *, broad: bool = False) -> Plan:
     """`broad` adds single-column blocks (each date, category, text, surname and given name, each
     within BLOCK_CAP records): for files of modest size without strong identifiers, where one typo
     in the name and one in the date would otherwise keep a pair from ever being compared."""
@@ -234,17 +246,40 @@ def _log2_factor(m: float, u: float) -> float:
     return math.log2(m / u) if m > 0 else -30.0
 
 
-def _connect() -> duckdb.DuckDBPyConnection:
+# DuckDB may use this much memory (HUFEN_DUCKDB_MEMORY overrides it, e.g. "4GB"); a join or
+# aggregation that needs more spills to a temporary directory instead of growing the process.
+DUCKDB_MEMORY = "2500MB"
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB bounded in memory, spilling to a private temporary directory (DuckDB
+    removes its spill files when the connection closes; the directory goes with the process's
+    temporary files)."""
     connection = duckdb.connect()
     # DuckDB draws its own progress bar on stdout, which would corrupt `--json` output.
     connection.execute("SET enable_progress_bar = false")
+    connection.execute(f"SET memory_limit = '{os.environ.get('HUFEN_DUCKDB_MEMORY') or DUCKDB_MEMORY}'")
+    connection.execute(f"SET temp_directory = '{_spill_directory()}'")
+    connection.execute("SET preserve_insertion_order = false")
     return connection
 
 
-def gamma_query(comparisons: Sequence[Comparison], pairs: str, extra: Sequence[str] = ()) -> str:
+def _spill_directory() -> str:
+    if not _spill:
+        _spill.append(tempfile.mkdtemp(prefix="hufen-duckdb-"))
+        atexit.register(shutil.rmtree, _spill[0], ignore_errors=True)
+    return _spill[0]
+
+
+_spill: list[str] = []
+
+
+def gamma_query(
+    comparisons: Sequence[Comparison], pairs: str, extra: Sequence[str] = (), left: str = "recs", right: str = "recs"
+) -> str:
     columns = ", ".join([f"{c.gamma_sql()} AS g{i}" for i, c in enumerate(comparisons)] + list(extra))
     return (
-        f"SELECT p.a, p.b, {columns} FROM {pairs} p JOIN recs l ON l.uid = p.a JOIN recs r ON r.uid = p.b"
+        f"SELECT p.a, p.b, {columns} FROM {pairs} p JOIN {left} l ON l.uid = p.a JOIN {right} r ON r.uid = p.b"
         " ORDER BY p.a, p.b"
     )
 
@@ -268,6 +303,59 @@ def _estimate_u(connection: duckdb.DuckDBPyConnection, comparisons: list[Compari
         counts = np.bincount(column[column >= 0], minlength=c.count).astype(float)
         floor = 1.0 / (2.0 * max(present, 1))  # a level never seen at random is rare, not impossible
         c.u = [max(float(x) / present, floor) if present else 1.0 / c.count for x in counts]
+    for c in comparisons:
+        _exact_u(connection, c)
+
+
+def _exact_u(connection: duckdb.DuckDBPyConnection, c: Comparison) -> None:
+    """u of the equality levels counted from the values themselves, not from the random sample.
+
+    A same-date or same-address agreement is so rare between random records (u ~ 1e-5) that a
+    sample of 200,000 pairs meets it a handful of times: its weight then moves by 0.5-1.5 bits from
+    one training to the next (100,000 vs 102,000 records of one population), and pairs near the
+    merge threshold flip between an online link and the next rebuild. Counting the agreeing pairs
+    of every value (sum of k(k-1)/2 over value counts) gives the exact u; the other levels keep
+    their sampled shares of the rest. The place comparison (three nested columns) stays sampled."""
+    top = c.count - 1
+
+    def scalar(sql: str) -> float:
+        row = connection.execute(sql).fetchone()
+        return float(row[0] or 0) if row else 0.0
+
+    def agreeing(where: str, column: str) -> float:
+        return scalar(
+            f"SELECT sum(k * (k - 1) / 2) FROM (SELECT count(*) AS k FROM recs WHERE {where} GROUP BY {column})"
+        )
+
+    if c.name == "name":
+        where = "n_key IS NOT NULL"
+    elif c.name != "place" and len(c.columns) == 1:
+        where = f"{c.columns[0]} IS NOT NULL"
+    else:
+        return
+    present = scalar(f"SELECT count(*) FROM recs WHERE {where}")
+    total = present * (present - 1) / 2
+    if total <= 0:
+        return
+    if c.name == "name":
+        full = agreeing(where + " AND n_full IS NOT NULL", "n_full")
+        key = agreeing(where, "n_key")  # the same full name is the same pinyin too
+        exact = {top: full / total, top - 1: max(key - full, 0.0) / total}
+    else:
+        exact = {top: agreeing(where, c.columns[0]) / total}
+        if c.count == 2:
+            exact[0] = 1.0 - exact[top]
+    floor = 1.0 / (2.0 * total)
+    exact = {gamma: max(u, floor) for gamma, u in exact.items()}
+    rest = [gamma for gamma in range(c.count) if gamma not in exact]
+    sampled_rest = sum(c.u[gamma] for gamma in rest)
+    remaining = max(1.0 - sum(exact.values()), 0.0)
+    u = list(c.u)
+    for gamma in rest:
+        u[gamma] = u[gamma] * remaining / sampled_rest if sampled_rest > 0 else remaining / len(rest)
+    for gamma, value in exact.items():
+        u[gamma] = value
+    c.u = u
 
 
 def _default_m(count: int) -> list[float]:
@@ -344,79 +432,185 @@ class Scored:
     weight: Array  # match weight (log2 odds) including the prior and the TF adjustment
     tf_weight: Array  # the TF adjustment alone (0 where it does not apply)
     model: Model
+    total: int = -1  # candidate pairs compared (more than held when only the likely ones are kept)
 
     @property
     def probability(self) -> Array:
-        return np.asarray(1.0 / (1.0 + np.exp2(-np.clip(self.weight, -1000, 1000))))
+        return self.probability_at(slice(None))
+
+    def probability_at(self, index: Array | slice) -> Array:
+        return _probability(self.weight[index])
 
 
 def _block_sql(block: tuple[tuple[str, ...], str | None], cap: int) -> str:
     """Pairs agreeing on every column of the block, within blocks of at most `cap` records (and,
-    with a finer column, where the left record lacks it)."""
+    with a finer column, where the left record lacks it). The block sizes come from a GROUP BY,
+    which DuckDB spills to disk when it must (a window over ten million rows may not)."""
     columns, finer = block
     keys = ", ".join(columns)
     present = " AND ".join(f"{c} IS NOT NULL" for c in columns)
     on = " AND ".join(f"l.{c} = r.{c}" for c in columns)
-    grouped = f"SELECT uid, {keys}, count(*) OVER (PARTITION BY {keys}) AS size FROM recs WHERE {present}"
+    small = f"SELECT {keys} FROM recs WHERE {present} GROUP BY {keys} HAVING count(*) <= {int(cap)}"
+    extra = f", {finer} AS finer" if finer is not None else ""
+    grouped = f"SELECT uid, {keys}{extra} FROM recs JOIN ({small}) USING ({keys})"
     if finer is None:
         return (
-            f"SELECT l.uid AS a, r.uid AS b FROM ({grouped}) l JOIN ({grouped}) r ON {on} AND l.uid < r.uid"
-            f" WHERE l.size <= {int(cap)}"
+            f"SELECT CAST(l.uid AS INTEGER) AS a, CAST(r.uid AS INTEGER) AS b"
+            f" FROM ({grouped}) l JOIN ({grouped}) r ON {on} AND l.uid < r.uid"
         )
-    lacking = f"SELECT * FROM ({grouped}) WHERE uid IN (SELECT uid FROM recs WHERE {finer} IS NULL)"
     return (
-        f"SELECT least(l.uid, r.uid) AS a, greatest(l.uid, r.uid) AS b FROM ({lacking}) l"
-        f" JOIN ({grouped}) r ON {on} AND l.uid <> r.uid WHERE l.size <= {int(cap)}"
+        f"SELECT CAST(least(l.uid, r.uid) AS INTEGER) AS a, CAST(greatest(l.uid, r.uid) AS INTEGER) AS b"
+        f" FROM ({grouped}) l JOIN ({grouped}) r ON {on} AND l.uid <> r.uid WHERE l.finer IS NULL"
     )
 
 
+# Comparison vectors are computed and fetched this many candidate pairs at a time (by ranges of
+# the left record). Each pair is kept as its two record positions and the number of its distinct
+# comparison vector (12 bytes); only the pairs scoring at or above `keep_above` keep their vector
+# and weights.
+PAIR_CHUNK = 2_000_000
+
+
+def _chunks(connection: duckdb.DuckDBPyConnection, limit: int) -> list[tuple[int, int]]:
+    """Ranges [lo, hi) of the left record holding at most about `limit` candidate pairs each."""
+    histogram = connection.execute("SELECT a // 4096 AS g, count(*) AS k FROM pairs GROUP BY g ORDER BY g").fetchnumpy()
+    ranges: list[tuple[int, int]] = []
+    lo, held = 0, 0
+    for group, count in zip(histogram["g"].tolist(), histogram["k"].tolist(), strict=True):
+        if held and held + count > limit:
+            ranges.append((lo, int(group) * 4096))
+            lo, held = int(group) * 4096, 0
+        held += int(count)
+    if held:
+        ranges.append((lo, 1 << 62))
+    return ranges
+
+
+class _Patterns:
+    """Distinct rows of small integers (comparison vectors with their flags), numbered in order of
+    first appearance: 16 values of 4 bits packed in one int64 when they fit, raw bytes otherwise."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.packed = width <= 15
+        self.ids: dict[Any, int] = {}
+        self.rows: list[Array] = []
+
+    def number(self, rows: Array) -> Array:
+        if self.packed:
+            shifts = np.arange(self.width, dtype=np.int64) * 4
+            keys = ((rows.astype(np.int64) + 1) << shifts).sum(axis=1)
+        else:
+            keys = np.ascontiguousarray(rows).view(np.dtype((np.void, self.width))).ravel()
+        distinct, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        numbers = np.empty(len(distinct), dtype=np.int32)
+        for k, key in enumerate(distinct.tolist()):
+            found = self.ids.get(key)
+            if found is None:
+                found = self.ids[key] = len(self.rows)
+                self.rows.append(rows[first[k]].copy())
+            numbers[k] = found
+        return numbers[inverse.ravel()]
+
+    def table(self) -> Array:
+        return np.array(self.rows, dtype=np.int8).reshape(len(self.rows), self.width)
+
+
+def _distinct_counted(rows: Array, counts: Array) -> tuple[Array, Array]:
+    """`_distinct` of the rows repeated by their counts (the same vectors in the same order)."""
+    if len(rows) == 0:
+        return rows, np.zeros(0)
+    if rows.shape[1] > 15:
+        patterns, inverse = np.unique(rows, axis=0, return_inverse=True)
+    else:
+        shifts = np.arange(rows.shape[1], dtype=np.int64) * 4
+        keys, inverse = np.unique(((rows.astype(np.int64) + 1) << shifts).sum(axis=1), return_inverse=True)
+        patterns = (((keys[:, None] >> shifts) & 15) - 1).astype(np.int8)
+    summed = np.bincount(inverse.ravel(), weights=counts, minlength=len(patterns))
+    return patterns, summed.astype(float)
+
+
 def score_pairs(
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | pa.Table,
     *,
     sample_pairs: int = 1_000_000,
     block_cap: int = BLOCK_CAP,
     broad: bool = False,
     note: Callable[[str], None] = print,
+    keep_above: float | None = None,
 ) -> Scored:
-    """Block, train by EM on the frame and score every candidate pair."""
-    plan = build_plan(frame, broad=broad)
+    """Block, train by EM on the frame and score every candidate pair. With `keep_above` (a match
+    probability), only the pairs scoring at or above it are returned (`Scored.total` still counts
+    every candidate pair)."""
+    table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+    plan = build_plan(_Present(table), broad=broad)
     comparisons = plan.comparisons
-    n = len(frame)
-    connection = _connect()
-    connection.register("recs", frame)
+    n = table.num_rows
+    connection = connect()
+    connection.register("recs", table)
     note("blocking")
-    union = " UNION ".join(
-        _block_sql(b, min(block_cap, SINGLE_BLOCK_CAP) if len(b[0]) == 1 and b[0][0][:2] != "s_" else block_cap)
-        for b in plan.blocks
-    )
-    connection.execute(f"CREATE TEMP TABLE pairs AS {union}")
+    # Each block's pairs are added on their own (a pair found by several blocks is counted once
+    # when its range of records is fetched), so no one query holds every block at once.
+    connection.execute("CREATE TEMP TABLE pairs (a INTEGER, b INTEGER)")
+    for blocking in plan.blocks:
+        single = len(blocking[0]) == 1 and blocking[0][0][:2] != "s_"
+        cap = min(block_cap, SINGLE_BLOCK_CAP) if single else block_cap
+        connection.execute(f"INSERT INTO pairs {_block_sql(blocking, cap)}")
     flags = [
         f"({' AND '.join(f'l.{c} = r.{c}' for c in block)}) IS TRUE AS e{k}" for k, block in enumerate(plan.em_blocks)
     ]
-    flags += [
-        f"({' AND '.join(f'l.{c} = r.{c}' for c in block)}) IS TRUE AS s{k}"
-        for k, block in enumerate(plan.deterministic)
-    ]
-    result = connection.execute(gamma_query(comparisons, "pairs", flags)).fetchnumpy()
-    a, b = result["a"].astype(np.int64), result["b"].astype(np.int64)
-    gammas = _gammas(result, len(comparisons))
+    deterministic_sql = " OR ".join(
+        f"({' AND '.join(f'l.{c} = r.{c}' for c in block)}) IS TRUE" for block in plan.deterministic
+    )
+    flags.append(f"({deterministic_sql}) AS s")
+    # At most this many distinct pairs (the pages of the arrays beyond the distinct count are
+    # never touched, so they cost no memory).
+    found = int(connection.execute("SELECT count(*) FROM pairs").fetchone()[0])  # type: ignore[index]
+    k_count, e_count = len(comparisons), len(plan.em_blocks)
+    a = np.empty(found, dtype=np.int32)
+    b = np.empty(found, dtype=np.int32)
+    pattern = np.empty(found, dtype=np.int32)
+    patterns = _Patterns(k_count + e_count + 1)  # the comparison vector, the EM flags, deterministic
+    at = 0
+    for lo, hi in _chunks(connection, PAIR_CHUNK):
+        chunk = f"(SELECT DISTINCT a, b FROM pairs WHERE a >= {lo} AND a < {hi})"
+        left = f"(SELECT * FROM recs WHERE uid >= {lo} AND uid < {hi})"
+        right = f"(SELECT * FROM recs WHERE uid > {lo})"
+        result = connection.execute(gamma_query(comparisons, chunk, flags, left, right)).fetchnumpy()
+        size = len(result["a"])
+        a[at : at + size] = result["a"]
+        b[at : at + size] = result["b"]
+        rows = np.empty((size, patterns.width), dtype=np.int8)
+        for i in range(k_count):
+            rows[:, i] = result[f"g{i}"]
+        for k in range(e_count):
+            rows[:, k_count + k] = result[f"e{k}"]
+        rows[:, -1] = result["s"]
+        del result
+        pattern[at : at + size] = patterns.number(rows)
+        at += size
+        del rows
+    connection.execute("DROP TABLE pairs")
+    total = at
+    a, b, pattern = a[:total], b[:total], pattern[:total]
+    vectors = patterns.table()
+    counts = np.bincount(pattern, minlength=len(vectors)).astype(float)
     note("u by random sampling")
     _estimate_u(connection, comparisons, n, sample_pairs)
-    deterministic = np.zeros(len(a), dtype=bool)
-    for k in range(len(plan.deterministic)):
-        deterministic |= result[f"s{k}"]
+    connection.close()
     total_pairs = n * (n - 1) / 2
-    prior = float(deterministic.sum()) / DETERMINISTIC_RECALL / total_pairs if total_pairs else 1e-4
+    deterministic_count = int(counts[vectors[:, -1] == 1].sum())
+    prior = float(deterministic_count) / DETERMINISTIC_RECALL / total_pairs if total_pairs else 1e-4
     prior = min(max(prior, 1e-9), 0.5)
     note("m by EM")
     for c in comparisons:
         c.m = _default_m(c.count)
     estimates: dict[int, list[list[float]]] = {}
     for k, block in enumerate(plan.em_blocks):
-        chosen = result[f"e{k}"]
+        chosen = vectors[:, k_count + k] == 1
         active = [i for i, c in enumerate(comparisons) if not set(c.columns) & set(block)]
-        patterns, counts = _distinct(gammas[chosen])
-        for i in _em(patterns, counts, comparisons, active, prior):
+        distinct, distinct_counts = _distinct_counted(vectors[chosen, :k_count], counts[chosen])
+        for i in _em(distinct, distinct_counts, comparisons, active, prior):
             estimates.setdefault(i, []).append(comparisons[i].m)
         for c in comparisons:  # the next pass starts from the defaults again, like Splink's
             c.m = _default_m(c.count)
@@ -427,25 +621,82 @@ def score_pairs(
             floored = np.maximum(np.mean(np.asarray(estimates[i]), axis=0), M_FLOOR)
             c.m = [min(float(x), 1.0) for x in floored / floored.sum()]
     tf: dict[str, float] = {}
-    tf_weight = np.zeros(len(a))
+    codes = freq = np.zeros(0)
+    name_index = -1
     if plan.tf_column:
-        names = frame[plan.tf_column].dropna()
-        freq = names.value_counts(normalize=True)
-        tf = {str(k): float(v) for k, v in freq.items()}
+        # Relative frequency of each name among the records with one, per dictionary code.
+        encoded = pc.dictionary_encode(table.column(plan.tf_column)).combine_chunks()
+        codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32)
+        named = codes[codes >= 0]
+        freq = np.bincount(named, minlength=len(encoded.dictionary)) / len(named) if len(named) else np.zeros(0)
+        tf = dict(zip(encoded.dictionary.to_pylist(), freq.tolist(), strict=True))
         name_index = next(i for i, c in enumerate(comparisons) if c.name == "name")
-        exact = gammas[:, name_index] == comparisons[name_index].count - 1
-        if exact.any():
-            values = frame[plan.tf_column].to_numpy(dtype=object)[a[exact]]
-            u_exact = comparisons[name_index].u[-1]
-            term = np.array([tf.get(v, u_exact) for v in values], dtype=float)
-            tf_weight[exact] = np.log2(u_exact / np.maximum(term, 1e-12))
     model = Model(plan, prior, tf)
     note("scoring candidate pairs")
-    weight = np.full(len(a), math.log2(prior / (1 - prior))) + tf_weight
-    for i, table in enumerate(model.weight_tables()):
-        weight += table[gammas[:, i].astype(np.int64) + 1]
-    connection.close()
-    return Scored(a, b, gammas, weight, tf_weight, model)
+    tables = model.weight_tables()
+    prior_weight = math.log2(prior / (1 - prior))
+    kept: list[tuple[Array, Array, Array, Array, Array]] = []
+    for start in range(0, total, PAIR_CHUNK):
+        stop = min(start + PAIR_CHUNK, total)
+        gammas = vectors[pattern[start:stop], :k_count]
+        tf_weight = np.zeros(stop - start)
+        if name_index >= 0:
+            exact = np.flatnonzero(gammas[:, name_index] == comparisons[name_index].count - 1)
+            if len(exact):
+                u_exact = comparisons[name_index].u[-1]
+                named_codes = codes[a[start:stop][exact]]
+                term = np.where(named_codes >= 0, freq[np.maximum(named_codes, 0)], u_exact)
+                tf_weight[exact] = np.log2(u_exact / np.maximum(term, 1e-12))
+        weight = np.full(stop - start, prior_weight) + tf_weight
+        for i, table_i in enumerate(tables):
+            weight += table_i[gammas[:, i].astype(np.int64) + 1]
+        if keep_above is None:
+            keep: Array | slice = slice(None)
+        else:
+            keep = np.flatnonzero(_probability(weight) >= keep_above)
+        kept.append((a[start:stop][keep], b[start:stop][keep], gammas[keep], weight[keep], tf_weight[keep]))
+    del a, b, pattern
+    if not kept:
+        kept.append(
+            (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros((0, k_count), np.int8), np.zeros(0), np.zeros(0))
+        )
+    parts = list(zip(*kept, strict=True))
+    return Scored(
+        np.concatenate(parts[0]),
+        np.concatenate(parts[1]),
+        np.concatenate(parts[2]),
+        np.concatenate(parts[3]),
+        np.concatenate(parts[4]),
+        model,
+        total,
+    )
+
+
+def _probability(weight: Array) -> Array:
+    return np.asarray(1.0 / (1.0 + np.exp2(-np.clip(weight, -1000, 1000))))
+
+
+class _Present:
+    """What `build_plan` reads of a frame (its columns, and whether each holds a value), for an
+    Arrow table."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.columns = table.column_names
+        self._table = table
+
+    def __getitem__(self, col: str) -> _Column:
+        return _Column(self._table.column(col))
+
+
+class _Column:
+    def __init__(self, column: pa.ChunkedArray) -> None:
+        self._column = column
+
+    def notna(self) -> _Column:
+        return self
+
+    def any(self) -> bool:
+        return bool(self._column.null_count < len(self._column))
 
 
 def explain(scored: Scored, index: int) -> dict[str, dict[str, Any]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing as mp
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import partial
@@ -374,6 +375,39 @@ def prepare_frame(records: Iterable[Mapping[str, str]] | pd.DataFrame, schema: S
     source = _input_frame(records, schema)
     with _workers(len(source)):
         return _prepare_source(source, schema)
+
+
+def prepare_batches(batches: Iterable[pa.Table], schema: Schema, *, workers: int = 2) -> Iterator[pa.Table]:
+    """`prepare_frame` of each batch of raw text columns in turn, as Arrow tables, in order.
+
+    Large files come a few hundred thousand records at a time: each batch is normalised in a
+    forked worker process that ends when its batch is done, so the Python values the normalisers
+    make (and the allocator's leftovers) go back to the system with it; at most `workers` batches
+    are in flight. Values repeated across batches are normalised once per batch. Each result's
+    `uid` counts from 0 within its batch."""
+    if workers < 2 or (os.cpu_count() or 1) < 2 or "fork" not in mp.get_all_start_methods():
+        for batch in batches:
+            yield _prepare_table(batch, schema)
+        return
+    pool = mp.get_context("fork").Pool(workers, maxtasksperchild=1)
+    try:
+        flight: deque[Any] = deque()
+        for batch in batches:
+            flight.append(pool.apply_async(_prepare_table, (batch, schema)))
+            if len(flight) >= workers:
+                yield flight.popleft().get()
+        while flight:
+            yield flight.popleft().get()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def _prepare_table(batch: pa.Table, schema: Schema) -> pa.Table:
+    source = _input_frame(batch.to_pandas(types_mapper=pd.ArrowDtype), schema)
+    with _workers(0 if mp.current_process().daemon else len(source)):
+        prepared = _prepare_source(source, schema)
+    return pa.Table.from_pandas(prepared, preserve_index=False)
 
 
 def _prepare_source(source: pd.DataFrame, schema: Schema) -> pd.DataFrame:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import math
 
-import pytest
-
 from hufen.identity.linking import ONLINE_SCHEMA
 from hufen.identity.matching import resolve
 from hufen.identity.synthetic import generate
@@ -28,12 +26,6 @@ def top_weights(records: list[dict[str, str]]) -> dict[str, float]:
     return weights
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="model._estimate_u takes u from ~200,000 random pairs, which meet a same-date, same-address or "
-    "same-identifier agreement only a handful of times; counting the agreeing pairs exactly from the value "
-    "counts makes this pass (then remove this marker)",
-)
 def test_two_percent_more_records_barely_move_the_weights() -> None:
     # given one population, trained once on 10,000 of its records and once on 10,200
     generated = [
