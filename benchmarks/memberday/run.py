@@ -432,7 +432,9 @@ def main() -> None:
         "log; serve: `hufen serve` as shipped (gunicorn, logging every request)",
     )
     parser.add_argument("--drain-every", type=float, default=5, help="seconds between award drains during the load")
-    parser.add_argument("--pgbench-clients", type=int, default=16)
+    parser.add_argument(
+        "--pgbench-clients", type=int, default=16, help="0: no pgbench (its transactions check members in too)"
+    )
     parser.add_argument("--port", type=int, default=8791)
     parser.add_argument("--db", default="hufen_bench_memberday", help="scratch database (dropped and created)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
@@ -587,14 +589,15 @@ def main() -> None:
             _run([sys.executable, __file__, "_profile", str(work / "profile_ids.txt")], profile_env).stdout
         )
 
-        try:
-            result["pgbench"] = _pgbench(args.db, env, setup, args.pgbench_clients, args.duration)
-        except RuntimeError as exc:  # keep the HTTP figures: report the ceiling's failure beside them
-            result["pgbench"] = {"error": str(exc)}
-            raise SystemExit(json.dumps(result, ensure_ascii=False, indent=2)) from exc
-        verify = subprocess.run([str(BIN / "hufen"), "points", "verify", "--json"], env=env, cwd=ROOT,
-                                text=True, capture_output=True)  # fmt: skip
-        result["pgbench"]["points_verify_ok"] = _json_line(verify.stdout)["ok"]
+        if args.pgbench_clients > 0:  # pgbench's transactions check members in too: 0 keeps them for --reuse
+            try:
+                result["pgbench"] = _pgbench(args.db, env, setup, args.pgbench_clients, args.duration)
+            except RuntimeError as exc:  # keep the HTTP figures: report the ceiling's failure beside them
+                result["pgbench"] = {"error": str(exc)}
+                raise SystemExit(json.dumps(result, ensure_ascii=False, indent=2)) from exc
+            verify = subprocess.run([str(BIN / "hufen"), "points", "verify", "--json"], env=env, cwd=ROOT,
+                                    text=True, capture_output=True)  # fmt: skip
+            result["pgbench"]["points_verify_ok"] = _json_line(verify.stdout)["ok"]
     finally:
         for proc in (server, drainer):
             if proc is not None:
