@@ -60,7 +60,9 @@ def _payload(request: HttpRequest) -> dict[str, Any] | None:
     if not isinstance(body, dict) or not set(body) <= {"member_id", "channel"}:
         return None
     member_id, channel = body.get("member_id"), body.get("channel", "app")
-    if type(member_id) is not int or not 1 <= member_id <= MAX_ID or channel not in CHANNELS:
+    if type(member_id) is not int or not 1 <= member_id <= MAX_ID:
+        return None
+    if not isinstance(channel, str) or channel not in CHANNELS:  # a list is not hashable: check the type first
         return None
     return {"member_id": member_id, "channel": channel}
 

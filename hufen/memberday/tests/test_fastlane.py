@@ -117,6 +117,8 @@ def test_everything_else_is_handed_on_with_nothing_written(world: World) -> None
         ({"member_id": True}, token, {}),
         ({"member_id": 0}, token, {}),
         ({"member_id": member.pk, "channel": "fax"}, token, {}),
+        ({"member_id": member.pk, "channel": ["app"]}, token, {}),  # unhashable: must not raise
+        ({"member_id": member.pk, "channel": {"a": 1}}, token, {}),
         ({"member_id": member.pk, "extra": 1}, token, {}),
         ([member.pk], token, {}),
         (None, token, {"raw": b"{not json"}),
