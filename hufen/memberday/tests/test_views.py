@@ -26,8 +26,12 @@ def console(world: World, name: str) -> Client:
     return client
 
 
-def _session(world: World, occ: Occurrence, dealer: str = "A1", capacity: int = 20) -> Session:
-    start = occ.starts_at + dt.timedelta(hours=14)
+def _session(
+    world: World, occ: Occurrence, dealer: str = "A1", capacity: int = 20, *, whole_day: bool = False
+) -> Session:
+    """A session at 14:00-16:00 brand time, or one that lasts the whole day (for pages served at the real
+    clock: sign-up closes when a session ends, so a fixed afternoon slot fails a run made after 16:00)."""
+    start = occ.starts_at if whole_day else occ.starts_at + dt.timedelta(hours=14)
     return session_create(
         actor=SYSTEM,
         occurrence=occ,
@@ -35,7 +39,7 @@ def _session(world: World, occ: Occurrence, dealer: str = "A1", capacity: int = 
         title="新车品鉴会" if dealer == "A1" else "车主沙龙",
         location="展厅",
         starts_at=start,
-        ends_at=start + dt.timedelta(hours=2),
+        ends_at=occ.ends_at if whole_day else start + dt.timedelta(hours=2),
         capacity=capacity,
     )
 
@@ -148,7 +152,7 @@ def test_live_dashboard_renders_figures_and_refreshes_by_htmx(world: World) -> N
 
 def test_portal_page_check_in_and_sign_up(world: World) -> None:
     occ = today_occurrence(world)
-    s = _session(world, occ, "A2", capacity=5)
+    s = _session(world, occ, "A2", capacity=5, whole_day=True)
     Offer.objects.create(occurrence=occ, title="金卡专享", min_tier_rank=2)
     Offer.objects.create(occurrence=occ, title="全员洗车券", min_tier_rank=0)
     client, member = signed_in_client(world, "a2_owner")
