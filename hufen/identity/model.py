@@ -50,6 +50,17 @@ BLOCK_CAP = 150
 # Single-column blocks (`broad`) are coarser: they keep only small groups, so a million-row file
 # still gets at most ~20 pairs per record from each.
 SINGLE_BLOCK_CAP = 40
+# Blocks that only recover what the name blocks miss (a typo in the surname or the given name, a
+# record without a name) grow with the square of the file: date + province holds a handful of
+# records at a million and dozens at ten million. Above this many candidate pairs per record such
+# a block is replaced by its narrow form (`Plan.narrow`), so the pair count stays near-linear.
+# At a million records of the benchmark's data each is below it (0.5–0.75 pairs per record).
+# HUFEN_IDENTITY_RECOVERY_BUDGET overrides it (0 narrows every recovery block).
+RECOVERY_PAIR_BUDGET = float(os.environ.get("HUFEN_IDENTITY_RECOVERY_BUDGET", "1.0"))
+# Any other block (name + date, name + place) may give at most this many pairs per record: past it,
+# its cap is lowered to the largest block size that keeps within it. At a million records of the
+# benchmark's data the largest, name + district, gives 2.0; at ten million it would give 8.8.
+PAIR_BUDGET = float(os.environ.get("HUFEN_IDENTITY_PAIR_BUDGET", "3.0"))
 
 Array = npt.NDArray[Any]
 
@@ -168,6 +179,12 @@ class Plan:
     em_blocks: list[tuple[str, ...]]
     deterministic: list[tuple[str, ...]]  # blocks whose pairs estimate the prior (strong identifiers)
     tf_column: str | None  # the name column whose exact match is adjusted by its frequency
+    # What a recovery block becomes when it would pass RECOVERY_PAIR_BUDGET: the same block within
+    # a place (with the block itself kept for records without that place), or, for date + place,
+    # only the pairs in which one record has no name (two named records meet through the names).
+    narrow: dict[tuple[tuple[str, ...], str | None], list[tuple[tuple[str, ...], str | None]]] = field(
+        default_factory=dict
+    )
 
 
 def build_plan(frame: Any, *, broad: bool = False) -> Plan:
@@ -196,6 +213,15 @@ def build_plan(frame: Any, *, broad: bool = False) -> Plan:
         blocks += [(("n_sur", d), None) for d in dates] + [(("n_given", d), None) for d in dates]
         blocks += [(("n_sur", "n_given", c), finer.get(c)) for c in cats[:1]]
     blocks += [((d, c), None) for d in dates for c in cats[:2]]
+    narrow: dict[tuple[tuple[str, ...], str | None], list[tuple[tuple[str, ...], str | None]]] = {}
+    if has_name:
+        place = cats[:2][-1] if cats else None
+        for d in dates:
+            if place is not None:
+                for part in ("n_sur", "n_given"):
+                    narrow[((part, d), None)] = [((part, d, place), None), ((part, d), place)]
+            for c in cats[:2]:
+                narrow[((d, c), None)] = [((d, c), "n_key")]
     if broad:
         singles = [*dates, *cats, *texts] + (["n_sur", "n_given"] if has_name else [])
         blocks += [((c,), None) for c in singles]
@@ -213,7 +239,7 @@ def build_plan(frame: Any, *, broad: bool = False) -> Plan:
     # The prior: pairs sharing a strong identifier (or, without one, the first block) are assumed
     # to be 70% of the true pairs.
     deterministic: list[tuple[str, ...]] = [(c,) for c in strong[:2]] or [blocks[0][0]]
-    return Plan(comparisons, blocks, em_blocks, deterministic, "n_full" if has_name else None)
+    return Plan(comparisons, blocks, em_blocks, deterministic, "n_full" if has_name else None, narrow)
 
 
 # --- estimation ---------------------------------------------------------------------------------
@@ -464,6 +490,60 @@ def _block_sql(block: tuple[tuple[str, ...], str | None], cap: int) -> str:
     )
 
 
+Block = tuple[tuple[str, ...], str | None]
+
+
+def _block_sizes(connection: duckdb.DuckDBPyConnection, block: Block) -> list[tuple[int, int, int]]:
+    """(block size, how many blocks of that size, how many pairs of them `_block_sql` gives), by
+    size: block sizes only, no join. With a finer column, pairs in which both records have it do
+    not count."""
+    columns, finer = block
+    keys = ", ".join(columns)
+    present = " AND ".join(f"{c} IS NOT NULL" for c in columns)
+    both = f" - count({finer}) * (count({finer}) - 1) // 2" if finer is not None else ""
+    sql = (
+        f"SELECT s, count(*), sum(k) FROM (SELECT count(*) AS s, count(*) * (count(*) - 1) // 2{both} AS k"
+        f" FROM recs WHERE {present} GROUP BY {keys}) GROUP BY s ORDER BY s"
+    )
+    return [(int(s), int(g), int(k)) for s, g, k in connection.execute(sql).fetchall()]
+
+
+def _scaled_blocks(
+    connection: duckdb.DuckDBPyConnection, plan: Plan, n: int, block_cap: int
+) -> list[tuple[Block, int]]:
+    """The plan's blocks with the cap each one is run with. A recovery block over
+    RECOVERY_PAIR_BUDGET pairs per record is replaced by its narrow form; a name or place block over
+    PAIR_BUDGET has its cap lowered until it is within it (its most common keys, 王伟 in one
+    district, say nothing the name does not already weigh as common). Identifiers keep theirs."""
+    chosen: list[tuple[Block, int]] = []
+    seen: set[Block] = set()
+    pending = list(plan.blocks)
+    while pending:
+        block = pending.pop(0)
+        if block in seen:
+            continue
+        seen.add(block)
+        columns = block[0]
+        if len(columns) == 1:
+            # An identifier keeps its cap; a `broad` single column's cap of 40 is its budget.
+            chosen.append((block, block_cap if columns[0][:2] == "s_" else min(block_cap, SINGLE_BLOCK_CAP)))
+            continue
+        cap = block_cap
+        sizes = _block_sizes(connection, block)
+        narrow = plan.narrow.get(block)
+        if narrow is not None and sum(k for s, _, k in sizes if s <= cap) > RECOVERY_PAIR_BUDGET * n:
+            pending[:0] = narrow
+            continue
+        held = 0
+        for size, _, k in sizes:
+            if size > cap or held + k > PAIR_BUDGET * n:
+                cap = max(min(cap, size - 1), 1)
+                break
+            held += k
+        chosen.append((block, cap))
+    return chosen
+
+
 # Comparison vectors are computed and fetched this many candidate pairs at a time (by ranges of
 # the left record). Each pair is kept as its two record positions and the number of its distinct
 # comparison vector (12 bytes); only the pairs scoring at or above `keep_above` keep their vector
@@ -552,9 +632,7 @@ def score_pairs(
     # Each block's pairs are added on their own (a pair found by several blocks is counted once
     # when its range of records is fetched), so no one query holds every block at once.
     connection.execute("CREATE TEMP TABLE pairs (a INTEGER, b INTEGER)")
-    for blocking in plan.blocks:
-        single = len(blocking[0]) == 1 and blocking[0][0][:2] != "s_"
-        cap = min(block_cap, SINGLE_BLOCK_CAP) if single else block_cap
+    for blocking, cap in _scaled_blocks(connection, plan, n, block_cap):
         connection.execute(f"INSERT INTO pairs {_block_sql(blocking, cap)}")
     flags = [
         f"({' AND '.join(f'l.{c} = r.{c}' for c in block)}) IS TRUE AS e{k}" for k, block in enumerate(plan.em_blocks)
