@@ -147,6 +147,22 @@ def _header(path: Path, encoding: str) -> list[str]:
     return next(csv.reader(io.StringIO(text, newline="")), [])
 
 
+def _csv_options(include: list[str], *, encoding: str, utf8: bool) -> dict[str, Any]:
+    """Arrow's options (`read_csv` / `open_csv` keywords) for a file in `encoding` (`utf8`: a UTF-8
+    one, its BOM skipped by the caller): the `include` columns as they are written, every value text
+    and none null, quoted newlines allowed."""
+    return {
+        "read_options": pa_csv.ReadOptions(block_size=1 << 24, encoding="utf8" if utf8 else encoding),
+        "parse_options": pa_csv.ParseOptions(newlines_in_values=True),
+        "convert_options": pa_csv.ConvertOptions(
+            column_types={h: pa.string() for h in include},
+            include_columns=include,
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    }
+
+
 def read_frame(
     path: Path, schema: Schema, *, encoding: str | None = None, only_schema_columns: bool = False
 ) -> pd.DataFrame:
@@ -169,17 +185,7 @@ def read_frame(
         with path.open("rb") as handle:
             if utf8 and handle.read(3) != codecs.BOM_UTF8:
                 handle.seek(0)
-            table = pa_csv.read_csv(
-                handle,
-                read_options=pa_csv.ReadOptions(block_size=1 << 24, encoding="utf8" if utf8 else chosen),
-                parse_options=pa_csv.ParseOptions(newlines_in_values=True),
-                convert_options=pa_csv.ConvertOptions(
-                    column_types={h: pa.string() for h in include},
-                    include_columns=include,
-                    strings_can_be_null=False,
-                    quoted_strings_can_be_null=False,
-                ),
-            )
+            table = pa_csv.read_csv(handle, **_csv_options(include, encoding=chosen, utf8=utf8))
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return pd.DataFrame(read_records(path, schema, encoding=encoding))
     except OSError as exc:
@@ -231,17 +237,7 @@ def read_prepared(
         with path.open("rb") as handle:
             if utf8 and handle.read(3) != codecs.BOM_UTF8:
                 handle.seek(0)
-            reader = pa_csv.open_csv(
-                handle,
-                read_options=pa_csv.ReadOptions(block_size=1 << 24, encoding="utf8" if utf8 else chosen),
-                parse_options=pa_csv.ParseOptions(newlines_in_values=True),
-                convert_options=pa_csv.ConvertOptions(
-                    column_types={h: pa.string() for h in include},
-                    include_columns=include,
-                    strings_can_be_null=False,
-                    quoted_strings_can_be_null=False,
-                ),
-            )
+            reader = pa_csv.open_csv(handle, **_csv_options(include, encoding=chosen, utf8=utf8))
             pending: list[pa.RecordBatch] = []
             held = 0
             for batch in itertools.chain(reader, [None]):

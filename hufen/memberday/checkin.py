@@ -36,7 +36,7 @@ from hufen.common.events import publish
 from hufen.common.models import IdempotencyRecord
 from hufen.memberday import hotwrite, live
 from hufen.memberday.access import needs_scope_check, require_act_for
-from hufen.memberday.models import CheckIn, Occurrence, Task, TaskCompletion
+from hufen.memberday.models import CHECKIN_COLUMNS, CheckIn, Occurrence, Task, TaskCompletion
 from hufen.memberday.services import local_day
 from hufen.membership.errors import IdempotencyConflict
 from hufen.membership.ledger import points_award
@@ -178,16 +178,9 @@ def checkin_queryset(actor: Actor, member_id: int, now: dt.datetime, key: tuple[
     return member_queryset(actor, member_id, now, extra=extra)
 
 
-CHECKIN_COLUMNS = ("id", "points", "entry_id", "checked_in_at", "points_status")
-
-
 def _read_checkin(member: Member, occurrence: Occurrence) -> CheckIn | None:
-    if getattr(member, "ci_id", None) is None:
-        return None
-    checkin = CheckIn(occurrence=occurrence, member_id=member.pk, person_id=member.person_id)
-    for f in CHECKIN_COLUMNS:
-        setattr(checkin, "pk" if f == "id" else f, getattr(member, f"ci_{f}"))
-    return checkin
+    # The read's annotations (`ci_*`) are the member's attributes.
+    return CheckIn.from_read(vars(member), occurrence=occurrence, member_id=member.pk, person_id=member.person_id)
 
 
 def _remember_key(request_key: RequestKey | None, status: int, checkin: CheckIn) -> None:

@@ -20,7 +20,7 @@ connection (psycopg `prepare=True`), so the server neither parses nor plans it a
 costs one round trip. The read is written here rather than compiled from the ORM: a dozen scalar
 subqueries (hotread.py) made a plan PostgreSQL spent more time setting up and binding (43
 parameters) than running. Only the data-scope test is the ORM's own (`Person.objects.visible_to`,
-compiled once per actor and correlated to the member's person), so scope rules live in one place.
+compiled once per data scope and correlated to the member's person), so scope rules live in one place.
 
 A retry with the same Idempotency-Key and the same request is answered from the read too. Everything
 else — an error to explain (unknown member, outside the scope, not a Member Day, inactive member),
@@ -200,9 +200,21 @@ SELECT ins.id, r.* FROM r LEFT JOIN ins ON true"""
     return Statement(sql, tuple(scope_params), with_key)
 
 
+def _scope_facts(actor: Actor) -> tuple[Any, ...]:
+    """What the actor's statement depends on. Only its data-scope test does: `true` for every member,
+    the system and HQ; otherwise `Person.objects.visible_to(actor)`, drawn from the actor's scope and
+    the facts scopes are made of (`people.querysets.person_scope`: the staff id of a grid, the region,
+    the dealer, the brands), never its name, user or permissions. All of those facts, not only its
+    scope's: one more statement for a dealer's staff member, and no scope rule that could go stale."""
+    if not needs_scope_check(actor):
+        return ()
+    return (actor.scope, actor.staff_id, actor.region_id, actor.dealer_id, actor.brand_ids, actor.person_id)
+
+
 def kept_statement(actor: Actor, with_key: bool) -> Statement | None:
-    """The statement for this actor, built once per (database, actor, with or without a key)."""
-    cache_key = (connection.alias, actor, with_key)
+    """The statement for this actor, built once per (database, data-scope test, with or without a
+    key): one for all members, so a crowd of them does not churn the kept statements."""
+    cache_key = (connection.alias, _scope_facts(actor), with_key)
     if cache_key not in _KEPT:
         built = _build(actor, with_key)
         with _LOCK:
@@ -315,21 +327,12 @@ def check_in(
             points_status="pending" if points else "none",
         )
         return Hot(checkin, created=True, replayed=False)
-    if r["ci_id"] is None:
+    found = CheckIn.from_read(r, occurrence=occurrence, member_id=r["id"], person_id=r["person_id"])
+    if found is None:
         return None  # a concurrent first tap won the unique (occurrence, member) after our snapshot
     key_status = r["key_status"] if key is not None else None
     if key is not None and key_status is not None and r["key_digest"] != key[2]:
         return None  # the key was used for another request: the general path raises the conflict
-    checkin = CheckIn(
-        pk=r["ci_id"],
-        occurrence=occurrence,
-        member_id=r["id"],
-        person_id=r["person_id"],
-        points=r["ci_points"],
-        entry_id=r["ci_entry_id"],
-        checked_in_at=r["ci_checked_in_at"],
-        points_status=r["ci_points_status"],
-    )
     if key_status is not None:
-        return Hot(checkin, created=key_status == 201, replayed=True)  # the key's first answer again
-    return Hot(checkin, created=False, replayed=False)
+        return Hot(found, created=key_status == 201, replayed=True)  # the key's first answer again
+    return Hot(found, created=False, replayed=False)

@@ -66,22 +66,19 @@ def _incr(key: str, timeout: int) -> None:
 
 # On Redis each live update is one round trip: a script instead of Django's add / exists / incr calls
 # (each of which builds a new client object and waits for its own answer). Same keys, same values.
-_PRESENCE = """
-if redis.call('SET', KEYS[1], 1, 'NX', 'EX', ARGV[1]) then
-  if redis.call('INCR', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
-end
-return 1
-"""
-_INCR_IF_SHOWN = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCR', KEYS[1]) end
-return 0
-"""
+# KEYS: seen, the minute's online bucket, [the occurrence's check-in counter]; ARGV: seen's and the
+# bucket's lifetimes, '1' to bump the counter (if it is being shown). Presence alone passes '0'.
 _CHECKED_IN = """
 if redis.call('SET', KEYS[1], 1, 'NX', 'EX', ARGV[1]) then
   if redis.call('INCR', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
 end
 if ARGV[3] == '1' and redis.call('EXISTS', KEYS[3]) == 1 then redis.call('INCR', KEYS[3]) end
 return 1
+"""
+# The counter alone (no member to mark online): only `record_checkin` calls it.
+_INCR_IF_SHOWN = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCR', KEYS[1]) end
+return 0
 """
 _scripts: dict[tuple[str, str], Any] = {}
 _scripts_lock = threading.Lock()
@@ -112,9 +109,9 @@ def presence_touch(member_id: int, *, now: dt.datetime | None = None) -> None:
     now = now or timezone.now()
     window = WINDOW_MINUTES * 60
     seen, bucket = f"{PREFIX}:seen:{member_id}", f"{PREFIX}:online:{_minute(now)}"
-    script = _redis_script("presence", _PRESENCE)
+    script = _redis_script("checked_in", _CHECKED_IN)
     if script is not None:
-        script(keys=[cache.make_key(seen), cache.make_key(bucket)], args=[window, window + 120])
+        script(keys=[cache.make_key(seen), cache.make_key(bucket)], args=[window, window + 120, "0"])
         return
     if cache.add(seen, 1, window):
         _incr(bucket, window + 120)

@@ -8,6 +8,9 @@ sessions with sign-ups and attendance.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from django.db import models
 
 from hufen.membership.models import Member
@@ -49,6 +52,10 @@ class Occurrence(models.Model):
         return f"{self.title} ({self.day})"
 
 
+# The columns of a check-in a read carries (as `ci_<column>`) to answer a repeat tap without loading it.
+CHECKIN_COLUMNS = ("id", "points", "entry_id", "checked_in_at", "points_status")
+
+
 class CheckIn(models.Model):
     """One per member per occurrence: the unique constraint is what makes a double tap safe.
 
@@ -88,6 +95,17 @@ class CheckIn(models.Model):
 
     def __str__(self) -> str:
         return f"check-in {self.member_id} @ {self.occurrence_id}"
+
+    @classmethod
+    def from_read(
+        cls, read: Mapping[str, Any], *, occurrence: Occurrence, member_id: int, person_id: int
+    ) -> CheckIn | None:
+        """The member's check-in a read found (its `ci_<column>` values, `CHECKIN_COLUMNS`), as a
+        partial instance without a query; None when the read found none."""
+        if read.get("ci_id") is None:
+            return None
+        values = {"pk" if c == "id" else c: read[f"ci_{c}"] for c in CHECKIN_COLUMNS}
+        return cls(occurrence=occurrence, member_id=member_id, person_id=person_id, **values)
 
 
 class Task(models.Model):

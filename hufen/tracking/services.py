@@ -247,18 +247,7 @@ def pending_flush(*, lake_url: str | None = None, batch: int = FLUSH_BATCH) -> d
     """Write pending events to the lake, then delete exactly the rows written (or found there)."""
     lake_url = lake_url or settings.LAKE_URL
     totals = {"written": 0, "duplicates": 0}
-    fields = (
-        "id",
-        "event_id",
-        "event",
-        "ts",
-        "person_id",
-        "anonymous_id",
-        "dealer_id",
-        "channel",
-        "properties",
-        "received_at",
-    )
+    fields = ("id", *lake.COLUMNS)  # `_pending_table` reads the rows in the lake's column order
     with lake.lake_lock(lake_url):
         lake.recover(lake_url)
         last = 0
