@@ -377,10 +377,29 @@ def _pgbench(db: str, env: dict[str, str], setup: dict[str, Any], clients: int, 
     }
 
 
-def _cpu_by_part(server_group: int, drain_group: int) -> dict[str, float]:
-    """CPU seconds so far of the server's and the drain's process groups and of all postgres processes."""
+# libpq names the connections of each part (PGAPPNAME), so their PostgreSQL backends can be told apart.
+SERVER_APP, DRAIN_APP = "hufen-bench-server", "hufen-bench-drain"
+
+
+def _pg_roles() -> dict[int, str]:
+    """What each PostgreSQL process is doing it for: the server's or the drain's backends, another
+    client, or the server's own work (autovacuum worker, checkpointer, walwriter ...)."""
+    sql = "SELECT pid, backend_type, application_name FROM pg_stat_activity"
+    out = subprocess.run(["psql", *PG, "-d", "postgres", "-AtF", "\t", "-c", sql], capture_output=True, text=True)
+    roles: dict[int, str] = {}
+    for line in out.stdout.splitlines():
+        pid, kind, app = [*line.split("\t"), "", ""][:3]
+        if kind == "client backend":
+            kind = {SERVER_APP: "server_backends", DRAIN_APP: "drain_backends"}.get(app, "other_clients")
+        roles[int(pid)] = kind.replace(" ", "_")
+    return roles
+
+
+def _cpu_by_part(server_group: int, drain_group: int) -> dict[str, Any]:
+    """CPU seconds so far of the server's and the drain's process groups and of all postgres processes,
+    and of each postgres process by its pid (`_pg_split` turns two of these into CPU by role)."""
     tick = os.sysconf("SC_CLK_TCK")
-    parts = {"server": 0.0, "award_drain": 0.0, "postgresql": 0.0}
+    parts: dict[str, Any] = {"server": 0.0, "award_drain": 0.0, "postgresql": 0.0, "pids": {}}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
@@ -395,7 +414,17 @@ def _cpu_by_part(server_group: int, drain_group: int) -> dict[str, float]:
             parts["award_drain"] += cpu
         elif name == "postgres":
             parts["postgresql"] += cpu
+            parts["pids"][int(stat.parent.name)] = cpu
     return parts
+
+
+def _pg_split(before: dict[str, Any], after: dict[str, Any], roles: dict[int, str]) -> dict[str, float]:
+    """PostgreSQL's CPU between two samples by role (a process that ended between them is not seen)."""
+    split: dict[str, float] = {}
+    for pid, cpu in after["pids"].items():
+        role = roles.get(pid, "ended_or_unknown")
+        split[role] = split.get(role, 0.0) + cpu - before["pids"].get(pid, 0.0)
+    return split
 
 
 def _wait_ready(base: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -505,13 +534,19 @@ def main() -> None:
                      "--workers", str(args.workers), "--threads", str(args.threads),
                      "--graceful-timeout", "10"]  # fmt: skip
         server = subprocess.Popen(
-            serve, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            serve,
+            env={**env, "PGAPPNAME": SERVER_APP},
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         drain_log = (work / "drain.log").open("wb")
         drain_cmd = [str(BIN / "hufen"), "memberday", "award-pending", "--every", str(args.drain_every)]
         drainer = subprocess.Popen(
             drain_cmd,
-            env={**env, "PYTHONUNBUFFERED": "1"},  # its JSON lines survive the SIGTERM at the end
+            # PYTHONUNBUFFERED: its JSON lines survive the SIGTERM at the end
+            env={**env, "PYTHONUNBUFFERED": "1", "PGAPPNAME": DRAIN_APP},
             cwd=ROOT,
             stdout=drain_log,
             stderr=subprocess.STDOUT,
@@ -535,17 +570,22 @@ def main() -> None:
         result["http"] = _json_line(_run(wrk, wrk_env).stdout, "WRK_JSON ")
         result["http"]["errors"] = result["http"]["failed_status"] + sum(result["http"]["socket_errors"].values())
         cpu_after = _cpu_by_part(server.pid, drainer.pid)
+        roles = _pg_roles()
         children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
         wrk_cpu = (children_after.ru_utime + children_after.ru_stime) - (
             children_before.ru_utime + children_before.ru_stime
         )
         answered = max(result["http"]["requests"], 1)
-        spent = {k: cpu_after[k] - cpu_before.get(k, 0.0) for k in cpu_after} | {"wrk": wrk_cpu}
+        spent = {k: cpu_after[k] - cpu_before.get(k, 0.0) for k in cpu_after if k != "pids"} | {"wrk": wrk_cpu}
+        pg_split = _pg_split(cpu_before, cpu_after, roles)
         result["cpu_during_load"] = {
             "seconds": {k: round(v, 2) for k, v in spent.items()},
             "ms_per_request": {k: round(v / answered * 1000, 3) for k, v in spent.items()},
             "note": "CPU seconds of each part while wrk ran (PostgreSQL: every postgres process; "
             "server and drain: their process groups)",
+            "postgresql_ms_per_request_by_role": {
+                k: round(v / answered * 1000, 3) for k, v in sorted(pg_split.items())
+            },
         }
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

@@ -146,6 +146,21 @@ def test_double_check_in_awards_once_and_returns_the_first(world: World) -> None
     assert ledger_verify() == []
 
 
+def test_an_occurrence_or_dealer_with_check_ins_cannot_be_deleted(world: World) -> None:
+    # The check-in keeps no database foreign key to these hot rows; Django's PROTECT still holds.
+    from django.db.models import ProtectedError
+
+    member = join(world, "a2_owner")
+    schedule(world)
+    checkin = memberday_check_in(actor=member_actor(member), member_id=member.pk, now=NOON).checkin
+    assert checkin.dealer_id == world.dealers["A2"].pk
+    for parent in (Occurrence.objects.get(pk=checkin.occurrence_id), world.dealers["A2"]):
+        with pytest.raises(ProtectedError) as refused:
+            parent.delete()
+        assert checkin in refused.value.protected_objects
+    assert CheckIn.objects.filter(pk=checkin.pk).exists()
+
+
 def test_check_in_publishes_the_event_with_the_home_dealer(world: World) -> None:
     member = join(world, "a2_owner")
     schedule(world)
