@@ -25,8 +25,10 @@ from hufen.common.audit import audit
 from hufen.common.models import AuditEvent
 from hufen.common.pii import FieldError
 from hufen.demo import fakes
+from hufen.demo.consents import ensure_consents
 from hufen.demo.data import BRANDS
 from hufen.demo.events import write_demo_events
+from hufen.demo.identity import ensure_identity
 from hufen.demo.logins import DEMO_OWNER_PHONE
 from hufen.demo.loyalty import LedgerBuilder, ensure_programs
 from hufen.demo.org import ensure_org
@@ -44,6 +46,7 @@ from hufen.demo.rows import (
     Rows,
 )
 from hufen.demo.writer import Pipeline, RowWriter, Table
+from hufen.identity.models import ReviewPair, SourceRecord
 from hufen.memberday.models import CheckIn, Occurrence, TaskCompletion
 from hufen.membership.models import Member, PointsAccount, PointsEntry, PointsLot
 from hufen.org.models import Brand, Dealer, Grid, Region, Staff
@@ -59,6 +62,7 @@ from hufen.people.models import (
     Vehicle,
     VehicleModel,
 )
+from hufen.portal.models import ProgramConsent
 
 DEFAULT_PERSONS = 50_000
 DEFAULT_SEED = 2026
@@ -94,6 +98,9 @@ COUNTED: dict[str, type[models.Model]] = {
     "merchants": Merchant,
     "merchant_offers": MerchantOffer,
     "perk_redemptions": PerkRedemption,
+    "source_records": SourceRecord,
+    "review_pairs": ReviewPair,
+    "program_consents": ProgramConsent,
 }
 
 
@@ -189,6 +196,8 @@ def generate_demo(
                         on_progress(done)
             writer.reset_sequences([Household, Person, Vehicle])
         loyalty = _ensure_loyalty(writer, seed=seed, today=today)
+        # Last: the identity records read the persons, vehicles and members written above.
+        loyalty.update(ensure_identity(seed=seed, today=today).as_dict())
         result = DemoResult(
             persons_requested=persons,
             persons_before=before,
@@ -253,6 +262,7 @@ def _ensure_loyalty(writer: RowWriter, *, seed: int, today: dt.date) -> dict[str
         "partner_merchants": created["merchants"],
         "partner_offers": created["offers"],
         "perk_redemptions": created.get("perk_redemptions", 0),
+        "consents": ensure_consents(writer),
     }
 
 

@@ -20,10 +20,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Min
+from django.db.models import Exists, Min, OuterRef
 
 from hufen.common.actors import SYSTEM
 from hufen.demo.writer import Pipeline, Row, RowWriter
+from hufen.identity.models import SourceRecord
 from hufen.memberday.models import CheckIn, Occurrence, Session, Task, TaskCompletion
 from hufen.memberday.services import memberday_schedule
 from hufen.memberday.sessions import session_create
@@ -254,8 +255,13 @@ def candidates(
         # The demo owner signs in to the portal's default brand whichever brand they drive.
         for pid in sorted(forced - existing - owned):
             yield info, pid, None
+        # Persons that ONE ID linking created from a demo record (see identity.py) are not the demo's
+        # own, and were not there when earlier runs chose members: they never join.
         prospects = (
-            Person.objects.filter(status="active", ownerships__isnull=True).values_list("id", flat=True).order_by("id")
+            Person.objects.filter(status="active", ownerships__isnull=True)
+            .exclude(Exists(SourceRecord.objects.filter(person_id=OuterRef("pk"))))
+            .values_list("id", flat=True)
+            .order_by("id")
         )
         ids = list(programs)
         for pid in prospects.iterator(chunk_size=20_000):
