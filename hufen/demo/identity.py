@@ -4,8 +4,8 @@ The demo writes its persons in bulk, without the source record each of them came
 linking only finds persons through their source records. So for every sampled person (one in
 `SAMPLE_EVERY`, chosen by the person id and the demo seed) this module first stores the *origin*
 record — the person's own data, from the system the person came from — exactly as
-`identity_link_one` stores a first record that matched nobody (decision `new`, rule
-`no_candidate`), but attached to the existing person instead of creating one. Then one or two
+`identity_link_one` stores a first record that matched nobody, but attached to the existing person
+instead of creating one (`identity_records_attach`). Then one or two
 records from other sources, noisy the way Chinese customer data is (phone formats, traditional
 characters, pinyin names, 王先生, missing fields, a new phone), go through `identity_link_one`, the
 path `hufen identity ingest` uses, which decides, explains and writes them. Every
@@ -25,7 +25,6 @@ import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from django.db.models import Exists, F, OuterRef
 from opencc import OpenCC
@@ -33,15 +32,8 @@ from opencc import OpenCC
 from hufen.common.actors import SYSTEM
 from hufen.common.names import name_syllables, split_surname
 from hufen.demo import fakes
-from hufen.identity.linking import (
-    active_scorer,
-    block_keys_of,
-    fingerprint,
-    identifiers_of,
-    normalize_record,
-)
-from hufen.identity.models import BlockKey, Identifier, SourceRecord
-from hufen.identity.services import RecordInput, identity_link_one, name_counts_add, record_clean
+from hufen.identity.models import SourceRecord
+from hufen.identity.services import RecordInput, identity_link_one, identity_records_attach
 from hufen.people.models import Ownership, Person
 
 SAMPLE_EVERY = 40  # one person in 40 gets source records
@@ -109,7 +101,7 @@ def ensure_identity(*, seed: int, today: dt.date) -> IdentityResult:
         linked += others
         if (person.pk // SAMPLE_EVERY) % AMBIGUOUS_EVERY == 1:
             linked += _gray_zone(person, rng, now)
-    _store_origins(origins)
+    identity_records_attach(actor=SYSTEM, records=[(person.pk, origin) for person, origin in origins])
     result.persons = result.origin_records = len(origins)
     # Oldest first, as the records would have arrived.
     for record in sorted(linked, key=lambda r: (r.received_at or now, r.source, r.source_key)):
@@ -307,62 +299,3 @@ def _unionid(pk: int) -> str:
 
 def _openid(pk: int) -> str:
     return "oWx1" + format(zlib.crc32(f"openid:{pk}".encode()), "08x") + f"{pk:x}"
-
-
-# --- the origin records -------------------------------------------------------------------------
-
-
-def _store_origins(origins: list[tuple[Sampled, RecordInput]]) -> None:
-    """Each person's origin record as `identity_link_one` stores a first record that matched
-    nobody (same cleaning, normalised row, fingerprint, index rows, name count and explanation),
-    attached to the person the demo already created from it."""
-    scorer, tag = active_scorer()
-    explanation: dict[str, Any] = {
-        "model": tag,
-        "thresholds": {"merge": scorer.merge, "review": scorer.review},
-        "rule": "no_candidate",
-        "contradictions": [],
-    }
-    stored: list[SourceRecord] = []
-    names: Counter[str] = Counter()
-    for person, record in origins:
-        source, key, fields = record_clean(record)
-        row = normalize_record(fields)
-        stored.append(
-            SourceRecord(
-                source=source,
-                source_key=key,
-                raw=dict(fields),
-                normalized=row,
-                fingerprint=fingerprint(source, key, fields),
-                received_at=record.received_at or person.created_at,
-                person_id=person.pk,
-                decision="new",
-                score=None,
-                explanation=explanation,
-            )
-        )
-        if row.get("n_full"):
-            names[str(row["n_full"])[:200]] += 1
-    SourceRecord.objects.bulk_create(stored, batch_size=2000)
-    if not stored[0].pk:  # backends that do not return ids from a bulk insert
-        keys = {(r.source, r.source_key): r for r in stored}
-        for pk, source, key in SourceRecord.objects.filter(source_key__in=[r.source_key for r in stored]).values_list(
-            "pk", "source", "source_key"
-        ):
-            if (source, key) in keys:
-                keys[(source, key)].pk = pk
-    Identifier.objects.bulk_create(
-        [
-            Identifier(kind=kind, value=value, record_id=r.pk, person_id=r.person_id)
-            for r in stored
-            for kind, value in identifiers_of(r.normalized)
-        ],
-        batch_size=5000,
-    )
-    BlockKey.objects.bulk_create(
-        [BlockKey(key=k, record_id=r.pk, person_id=r.person_id) for r in stored for k in block_keys_of(r.normalized)],
-        batch_size=5000,
-    )
-    # The total of named records is spread over shards (for concurrent links); one bulk load uses one.
-    name_counts_add(names, total=names.total(), shard=0)

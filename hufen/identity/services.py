@@ -38,6 +38,7 @@ from hufen.identity.linking import (
     ONLINE_SCHEMA,
     TOTAL_SHARDS,
     Decision,
+    active_scorer,
     advisory_lock,
     block_keys_of,
     decide,
@@ -281,6 +282,62 @@ def identity_link_one(*, actor: Actor, record: RecordInput) -> LinkResult:
         properties={"source": source, "decision": decision.decision, "updated": existing is not None},
     )
     return _result(stored, created=existing is None, replayed=False)
+
+
+def identity_records_attach(*, actor: Actor, records: Sequence[tuple[int, RecordInput]]) -> int:
+    """Store records as the first source records of persons that already exist, in bulk: the load of
+    a system whose persons were created from it before ONE ID kept its records (the demo does this).
+    Each is stored as `identity_link_one` stores a record that matched nobody — same cleaning, raw
+    and normalised fields, fingerprint, identifier and blocking-key rows, name count, decision `new`
+    (rule `no_candidate`) — but on the given person instead of a new one. No lookup, no audit row per
+    record: the caller vouches that each person is the record's own. Returns how many were stored."""
+    require_link(actor)
+    if not records:
+        return 0
+    scorer, tag = active_scorer()
+    explanation: dict[str, Any] = {
+        "model": tag,
+        "thresholds": {"merge": scorer.merge, "review": scorer.review},
+        "rule": "no_candidate",
+        "contradictions": [],
+    }
+    now = timezone.now()
+    stored: list[SourceRecord] = []
+    names: Counter[str] = Counter()
+    for person_id, record in records:
+        source, key, fields = record_clean(record)
+        row = normalize_record(fields)
+        stored.append(
+            SourceRecord(
+                source=source,
+                source_key=key,
+                raw=_stored_raw(fields, row),
+                normalized=row,
+                fingerprint=fingerprint(source, key, fields),
+                received_at=record.received_at or now,
+                person_id=person_id,
+                decision="new",
+                score=None,
+                explanation=explanation,
+            )
+        )
+        if row.get("n_full"):
+            names[str(row["n_full"])[:200]] += 1
+    SourceRecord.objects.bulk_create(stored, batch_size=2000)  # sets the ids (PostgreSQL, SQLite)
+    Identifier.objects.bulk_create(
+        [
+            Identifier(kind=kind, value=value, record_id=r.pk, person_id=r.person_id)
+            for r in stored
+            for kind, value in identifiers_of(r.normalized)
+        ],
+        batch_size=5000,
+    )
+    BlockKey.objects.bulk_create(
+        [BlockKey(key=k, record_id=r.pk, person_id=r.person_id) for r in stored for k in block_keys_of(r.normalized)],
+        batch_size=5000,
+    )
+    name_counts_add(names, total=names.total(), shard=0)
+    return len(stored)
 
 
 def _join_persons(decision: Decision, label: str, phone_holders: set[int]) -> None:

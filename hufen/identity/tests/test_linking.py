@@ -227,3 +227,26 @@ def test_a_link_costs_a_fixed_number_of_statements(crowd: int) -> None:
         lambda: link("service", "S-1", name="王伟", birth_date="1985-03-02", city="杭州市", phone="13800000000")
     )
     assert (decision, why.get("rule")) == ("linked", "phone") and len(sql) <= budget["linked"], (why, sql)
+
+
+def test_records_attached_to_existing_persons_are_found_by_later_links() -> None:
+    from hufen.identity.services import identity_records_attach
+    from hufen.people.services import PersonInput, person_create
+
+    id_number = "11010519491231002X"
+    person = person_create(actor=SYSTEM, data=PersonInput(name="赵敏", phone="13800001111", source="dms"))
+    record = RecordInput(
+        source="dms", source_key="C-77", fields={"name": "赵敏", "phone": "13800001111", "id_number": id_number}
+    )
+    assert identity_records_attach(actor=SYSTEM, records=[(person.pk, record)]) == 1
+    stored = SourceRecord.objects.get(source="dms", source_key="C-77")
+    # stored as a first record that matched nobody, on the given person, the ID number never in clear
+    assert (stored.person_id, stored.decision, stored.explanation["rule"]) == (person.pk, "new", "no_candidate")
+    assert id_number not in str(stored.raw) and stored.raw["id_number_hint"] == "110105********002X"
+    assert Identifier.objects.filter(record_id=stored.pk, kind="phone").exists()
+    # and a later record from another system links to that person through it
+    linked, decision, _ = link("app", "U-1", name="赵敏", phone="+86 138 0000 1111")
+    assert (linked, decision) == (person.pk, "linked")
+    # resending it through the linking path is recognised as the same record
+    again = identity_link_one(actor=SYSTEM, record=record)
+    assert (again.person_id, again.created, again.replayed) == (person.pk, False, True)
