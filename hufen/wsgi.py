@@ -3,4 +3,9 @@ import os
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hufen.settings")
-application = get_wsgi_application()
+_django = get_wsgi_application()
+
+from hufen.memberday.middleware import CheckInWSGILane  # noqa: E402  (needs the settings above)
+
+# Member Day's check-ins are answered before Django's handler; everything else is Django's.
+application = CheckInWSGILane(_django)

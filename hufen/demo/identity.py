@@ -10,8 +10,8 @@ records from other sources, noisy the way Chinese customer data is (phone format
 characters, pinyin names, 王先生, missing fields, a new phone), go through `identity_link_one`, the
 path `hufen identity ingest` uses, which decides, explains and writes them. Every
 `AMBIGUOUS_EVERY`-th sampled person also gets a namesake in the same district with another phone
-and a relative on the same household phone: records that the model cannot settle, so the review
-queue has pairs.
+(a record the model cannot settle, so the review queue has pairs) and a relative on the same
+household phone (another name on a shared phone: a contradiction, so a person of its own).
 
 Source keys are derived from the person id, so a re-run finds every record already stored and
 adds nothing; a larger demo adds records only for its new persons.
@@ -246,9 +246,9 @@ def _noisy_fields(source: str, p: Sampled, rng: random.Random) -> dict[str, str]
 
 
 def _gray_zone(p: Sampled, rng: random.Random, now: dt.datetime) -> list[RecordInput]:
-    """Two records the model cannot settle: the same name in the same district with another phone
-    (a namesake, or the person with a new number?), and another name on the person's phone and
-    home address (a relative using the household's number, or the person under a wrong name?)."""
+    """Two hard records: the same name in the same district with another phone (a namesake, or the
+    person with a new number? the review queue decides), and another name on the person's phone and
+    home address (a relative using the household's number: a contradiction, kept apart)."""
     namesake = {
         "name": p.name,
         "phone": fakes.mobile(CHANGED_PHONE_BASE + 1_000_000_000 + p.pk)[3:],

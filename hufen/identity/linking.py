@@ -4,7 +4,9 @@ The same evidence, in the same order of trust, as the batch engine (`matching.py
 1. a reviewer's must-link decides; a cannot-link keeps the record away from that person;
 2. the same ID-card hash is always the same person, two different hashes never are;
 3. a shared strong identifier (phone, unionid, openid, email, VIN, app user id) links unless the
-   two records contradict each other (`matching.contradiction`: the couple on one phone);
+   two records contradict each other (`matching.contradiction`: the couple on one phone, the parent
+   on the household's number); a person holding such a contradicting record is never linked to,
+   not even by the model (the batch engine's cannot-link): the record becomes a person of its own;
 4. otherwise the Fellegi–Sunter weights (`weights.py`) score the record against candidates found by
    the batch engine's blocking keys: merge above the upper threshold, review between, apart below;
 5. a record that links to more than one person joins them (`Decision.join`), as the batch engine's
@@ -449,7 +451,27 @@ def decide(row: Mapping[str, Any], found: Lookup) -> Decision:
     if not links:
         return Decision("new", None, None, {**base, "rule": "no_candidate", "contradictions": contradictions})
     links.sort(key=lambda link: link[0])
-    _, person_id, candidate, pair, rule = links[0]
+    # A person holding a record that shares an identifier with this one and contradicts it (another
+    # name on the household phone) is another human: neither that identifier nor the model, which
+    # counts the shared phone and address again, may link to it (the batch engine's cannot-link).
+    allowed = [link for link in links if link[1] not in contradicted]
+    if not allowed:
+        _, person_id, candidate, pair, _ = links[0]
+        return Decision(
+            "new",
+            None,
+            None,
+            {
+                **base,
+                "rule": "contradiction",
+                "candidate": {"person_id": person_id, "record": candidate.label},
+                "probability": round(pair.probability, 6),
+                "match_weight": pair.match_weight,
+                "evidence": pair.evidence,
+                "contradictions": contradictions,
+            },
+        )
+    _, person_id, candidate, pair, rule = allowed[0]
     explanation: dict[str, Any] = {
         **base,
         "rule": rule,

@@ -4,7 +4,11 @@ Three kinds of evidence, in order of trust:
 1. the same ID-card number is always one person, two different valid ID numbers never are;
 2. a shared strong identifier (phone, email, WeChat unionid, VIN, app id) links two records unless
    they contradict each other (different gender, different names, different birth dates — the
-   couple who registered the car on one phone);
+   couple who registered the car on one phone, the parent on the household's number). Names
+   differ unless they are one name written another way (pinyin in either order, traditional
+   characters, a homophone, 王先生) or one mistyped character of a three-character name: 杨娜
+   and 杨志强 on one phone are two persons. A contradicting pair is never linked, not even by
+   the model (which would count the shared phone and address again);
 3. everything else is scored by the Fellegi–Sunter model (`model.py`): `merge` and above joins,
    `review` to `merge` goes to the review queue, below stays apart.
 
@@ -81,6 +85,10 @@ def contradiction(a: Mapping[str, Any], b: Mapping[str, Any], dates: list[str]) 
 
 
 def names_compatible(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Could two names sharing an identifier be one person's? Only as spellings of one name: the
+    same pinyin key (traditional characters, homophones, pinyin in either order), a surname with
+    an honorific, one mistyped character of a three-character name, or a Latin spelling close to
+    the other. Two Chinese names differing otherwise are two humans: 杨娜 and 杨志强 on one phone."""
     if a["n_key"] == b["n_key"]:
         return True
     if not a["n_given"] or not b["n_given"]:
@@ -89,7 +97,21 @@ def names_compatible(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     full_a, full_b = a["n_full"] or "", b["n_full"] or ""
     if min(len(full_a), len(full_b)) >= 3 and Levenshtein.distance(full_a, full_b) <= 1:
         return True  # one character mistyped in a three-character name
-    return bool(JaroWinkler.similarity(a["n_key"], b["n_key"]) >= 0.92)
+    if _is_han(full_a) and _is_han(full_b):
+        return False  # another given name (or surname), not another spelling: a relative
+    if a["n_sur"] == b["n_sur"]:
+        # A shared surname says nothing (the sorted key `wang xin` / `wang xiuying` starts alike):
+        # the given names themselves must be close (`Xiaowie` for 小伟).
+        return bool(JaroWinkler.similarity(a["n_given"], b["n_given"]) >= SIMILAR)
+    return bool(JaroWinkler.similarity(a["n_key"], b["n_key"]) >= SIMILAR)
+
+
+SIMILAR = 0.92  # Jaro-Winkler of two Latin spellings of one name
+
+
+def _is_han(full: str) -> bool:
+    """A Chinese name (a Latin one, or pinyin, is ASCII once normalised)."""
+    return bool(full) and not full.isascii()
 
 
 def _latin_swap(x: Mapping[str, Any], y: Mapping[str, Any]) -> bool:
@@ -142,8 +164,27 @@ def contradicts(cols: Columns, a: Array, b: Array, dates: list[str]) -> Array:
             full_a, full_b = cols["n_full"][ia[fidx]], cols["n_full"][ib[fidx]]
             lengths = np.minimum([len(x) for x in full_a], [len(x) for x in full_b])
             typo = (lengths >= 3) & (cpdist(list(full_a), list(full_b), scorer=Levenshtein.distance, workers=-1) <= 1)
-            similar = cpdist(list(key_a[idx[fidx]]), list(key_b[idx[fidx]]), scorer=JaroWinkler.similarity, workers=-1)
-            compatible[fidx] = typo | (similar >= 0.92)
+            han = np.array([_is_han(x) and _is_han(y) for x, y in zip(full_a, full_b, strict=True)], dtype=bool)
+            same_surname = sur_a[fidx] == sur_b[fidx]
+            ok = typo.copy()  # two Chinese names: a typo or nothing
+            latin_same = np.flatnonzero(~typo & ~han & same_surname)
+            if len(latin_same):
+                ok[latin_same] = (
+                    cpdist(
+                        list(given_a[fidx[latin_same]]),
+                        list(given_b[fidx[latin_same]]),
+                        scorer=JaroWinkler.similarity,
+                        workers=-1,
+                    )
+                    >= SIMILAR
+                )
+            latin_other = np.flatnonzero(~typo & ~han & ~same_surname)
+            if len(latin_other):
+                keys = idx[fidx[latin_other]]
+                ok[latin_other] = (
+                    cpdist(list(key_a[keys]), list(key_b[keys]), scorer=JaroWinkler.similarity, workers=-1) >= SIMILAR
+                )
+            compatible[fidx] = ok
         bad[idx] |= ~compatible
     for col in dates:
         date_a, date_b = cols[col][a], cols[col][b]

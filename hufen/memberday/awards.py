@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from hufen.common.actors import SYSTEM, Actor
 from hufen.common.audit import audit
+from hufen.common.bulk import update_rows
 from hufen.common.errors import FieldError
 from hufen.memberday.models import CheckIn
 from hufen.membership.ledger_batch import INACTIVE, AwardItem, points_award_batch
@@ -108,7 +109,7 @@ def _award_batch(actor: Actor, size: int, result: DrainResult) -> int:
         checkin.entry_id = outcome.entry.pk
         if outcome.status == "awarded":
             result.points += outcome.entry.amount
-    CheckIn.objects.bulk_update(checkins, ["points_status", "entry_id"])
+    update_rows(checkins, ["points_status", "entry_id"])
     for status, n in counts.items():
         result.outcomes[status] = result.outcomes.get(status, 0) + n
     audit(

@@ -244,7 +244,8 @@ def memberday_check_in(
         )
         if done is not None:
             result = CheckInResult(done.checkin, created=done.created, replayed=done.replayed)
-            _after_commit(member_id, result)
+            if not done.counted:
+                _after_commit(member_id, result)
             return result
     result = _check_in_general(actor=actor, member_id=member_id, channel=channel, now=now, request_key=request_key)
     _after_commit(member_id, result)

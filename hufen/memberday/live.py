@@ -134,6 +134,39 @@ def checked_in(member_id: int, occurrence_id: int, *, new: bool, now: dt.datetim
     script(keys=keys, args=[window, window + 120, "1" if new else "0"])
 
 
+@best_effort(None)
+def checked_in_many(checkins: list[tuple[int, int, bool]], *, now: dt.datetime | None = None) -> None:
+    """`checked_in` for several (member, occurrence, new) at once: one pipelined round trip on Redis."""
+    script = _redis_script("checked_in", _CHECKED_IN)
+    if script is None:
+        for member_id, occurrence_id, new in checkins:
+            checked_in(member_id, occurrence_id, new=new, now=now)
+        return
+    import redis
+
+    now = now or timezone.now()
+    window = WINDOW_MINUTES * 60
+    bucket = cache.make_key(f"{PREFIX}:online:{_minute(now)}")
+    calls = [
+        (cache.make_key(f"{PREFIX}:seen:{member_id}"), bucket, cache.make_key(checkins_key(occurrence_id)), new)
+        for member_id, occurrence_id, new in checkins
+    ]
+    for attempt in range(2):
+        # EVALSHA straight into the pipeline: redis-py's own script-in-pipeline asks SCRIPT EXISTS first,
+        # a second round trip on every call. A Redis that lost its scripts (restarted) answers NOSCRIPT:
+        # load it and send again.
+        pipe = script.registered_client.pipeline(transaction=False)
+        for seen, online, counter, new in calls:
+            pipe.evalsha(script.sha, 3, seen, online, counter, window, window + 120, "1" if new else "0")
+        try:
+            pipe.execute()
+            return
+        except redis.exceptions.NoScriptError:
+            if attempt:
+                raise
+            script.registered_client.script_load(_CHECKED_IN)
+
+
 @best_effort(0)
 def online_now(*, now: dt.datetime | None = None) -> int:
     minute = _minute(now or timezone.now())

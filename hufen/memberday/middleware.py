@@ -15,6 +15,7 @@ outcome that writes is answered here).
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from collections.abc import Callable
@@ -40,26 +41,114 @@ class CheckInFastLane:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.method == "POST" and request.path_info == PATH:
-            answer = _answer(request)
+            answer = answer_check_in(
+                request.path,
+                request.content_type or "",
+                request.META.get("CONTENT_LENGTH") or "",
+                lambda: request.body,
+                request.headers.get("Authorization", ""),
+                request.headers.get(HEADER),
+            )
             if answer is not None:
-                return answer
+                status, body, replayed = answer
+                response = HttpResponse(body, status=status, content_type=CONTENT_TYPE)
+                if replayed:
+                    response[REPLAYED_HEADER] = "true"
+                response["X-Frame-Options"] = frame_options()
+                return response
         return self.get_response(request)
 
 
-def _payload(request: HttpRequest) -> dict[str, Any] | None:
+class CheckInWSGILane:
+    """The same lane in front of Django's whole WSGI handler (`hufen.wsgi.application`): a check-in it
+    answers costs no HttpRequest, no signals and no middleware. Whatever it hands on reaches Django with
+    its body intact; Django's request signals then also close a connection a failed statement broke."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != PATH:
+            return self.app(environ, start_response)
+        secure = _is_secure(environ)
+        if settings.SECURE_SSL_REDIRECT and not secure:
+            return self.app(environ, start_response)  # Django's SecurityMiddleware redirects it
+        read: list[bytes] = []
+
+        def body() -> bytes:
+            if not read:
+                length = environ.get("CONTENT_LENGTH") or ""
+                read.append(environ["wsgi.input"].read(int(length)) if length.isdigit() else b"")
+            return read[0]
+
+        content_type = (environ.get("CONTENT_TYPE") or "").partition(";")[0].strip().lower()
+        answer = answer_check_in(
+            environ.get("SCRIPT_NAME", "") + PATH,
+            content_type,
+            environ.get("CONTENT_LENGTH") or "",
+            body,
+            environ.get("HTTP_AUTHORIZATION", ""),
+            environ.get("HTTP_IDEMPOTENCY_KEY"),
+        )
+        if answer is None:
+            if read:
+                environ["wsgi.input"] = io.BytesIO(read[0])  # the body, again, for Django to read
+            return self.app(environ, start_response)
+        status, out, replayed = answer
+        headers = [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(out))), *_security_headers(secure)]
+        if replayed:
+            headers.append((REPLAYED_HEADER, "true"))
+        start_response(f"{status} {'Created' if status == 201 else 'OK'}", headers)
+        return [out]
+
+
+CONTENT_TYPE = "application/json; charset=utf-8"
+_SECURITY: dict[bool, list[tuple[str, str]]] = {}
+
+
+def _is_secure(environ: dict[str, Any]) -> bool:
+    """`HttpRequest.is_secure` from the environ alone (the proxy's header when one is configured)."""
+    header = settings.SECURE_PROXY_SSL_HEADER
+    if header:
+        name, value = header
+        return bool(environ.get(name, "").split(",")[0].strip() == value)
+    return bool(environ.get("wsgi.url_scheme") == "https")
+
+
+def _security_headers(secure: bool) -> list[tuple[str, str]]:
+    """The headers Django's SecurityMiddleware and XFrameOptionsMiddleware add to an API answer (HSTS,
+    nosniff, referrer and opener policies, frame options): asked of them once per process and kept."""
+    if secure not in _SECURITY:
+        from django.middleware.clickjacking import XFrameOptionsMiddleware
+        from django.middleware.security import SecurityMiddleware
+
+        request = HttpRequest()
+        request.method, request.path = "POST", PATH
+        request.is_secure = lambda: secure  # type: ignore[method-assign]
+        response = HttpResponse(b"", content_type=CONTENT_TYPE)
+        response = SecurityMiddleware(lambda r: response).process_response(request, response)
+        response = XFrameOptionsMiddleware(lambda r: response).process_response(request, response)
+        _SECURITY[secure] = [(k, v) for k, v in response.items() if k.lower() not in ("content-type", "content-length")]
+    return _SECURITY[secure]
+
+
+def frame_options() -> str:
+    return str(getattr(settings, "X_FRAME_OPTIONS", "DENY"))
+
+
+def _payload(content_type: str, length: str, body: Callable[[], bytes]) -> dict[str, Any] | None:
     """The body when it is exactly what the schema accepts without coercion; else None (hand on)."""
-    if request.content_type != "application/json":
+    if content_type != "application/json":
         return None
-    length = request.META.get("CONTENT_LENGTH") or ""
     if not length.isdigit() or int(length) > MAX_BODY:
         return None
     try:
-        body = json.loads(request.body)
+        data = json.loads(body())
     except ValueError:
         return None
-    if not isinstance(body, dict) or not set(body) <= {"member_id", "channel"}:
+    if not isinstance(data, dict) or not set(data) <= {"member_id", "channel"}:
         return None
-    member_id, channel = body.get("member_id"), body.get("channel", "app")
+    member_id, channel = data.get("member_id"), data.get("channel", "app")
     if type(member_id) is not int or not 1 <= member_id <= MAX_ID:
         return None
     if not isinstance(channel, str) or channel not in CHANNELS:  # a list is not hashable: check the type first
@@ -67,15 +156,21 @@ def _payload(request: HttpRequest) -> dict[str, Any] | None:
     return {"member_id": member_id, "channel": channel}
 
 
-def _answer(request: HttpRequest) -> HttpResponse | None:
-    auth = request.headers.get("Authorization", "")
-    scheme, _, token = auth.partition(" ")
+def answer_check_in(
+    path: str,
+    content_type: str,
+    length: str,
+    body: Callable[[], bytes],
+    authorization: str,
+    raw_key: str | None,
+) -> tuple[int, bytes, bool] | None:
+    """(status, JSON body, replayed) for a check-in the lane answers; None to hand it on (nothing written)."""
+    scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    payload = _payload(request)
+    payload = _payload(content_type, length, body)
     if payload is None:
         return None
-    raw_key = request.headers.get(HEADER)
     key = raw_key.strip() if raw_key is not None else None
     if key is not None and (not key or len(key) > MAX_KEY_LENGTH or not key.isprintable()):
         return None
@@ -83,9 +178,7 @@ def _answer(request: HttpRequest) -> HttpResponse | None:
     if actor is None:
         return None
     request_key = (
-        RequestKey(caller_scope(actor), key, request_digest(request.method or "POST", request.path, payload))
-        if key is not None
-        else None
+        RequestKey(caller_scope(actor), key, request_digest("POST", path, payload)) if key is not None else None
     )
     try:
         result = memberday_check_in(
@@ -100,12 +193,4 @@ def _answer(request: HttpRequest) -> HttpResponse | None:
 
     checkin = result.checkin
     out = CheckInOut.of(checkin, checkin.occurrence, result.created).model_dump(mode="json")
-    response = HttpResponse(
-        json.dumps(out, ensure_ascii=False),
-        status=201 if result.created else 200,
-        content_type="application/json; charset=utf-8",
-    )
-    if result.replayed:
-        response[REPLAYED_HEADER] = "true"
-    response["X-Frame-Options"] = getattr(settings, "X_FRAME_OPTIONS", "DENY")
-    return response
+    return 201 if result.created else 200, json.dumps(out, ensure_ascii=False).encode(), result.replayed

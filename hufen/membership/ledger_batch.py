@@ -32,6 +32,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from hufen.common.actors import Actor
+from hufen.common.bulk import insert_rows, update_rows
 from hufen.common.errors import FieldError
 from hufen.common.models import AuditEvent, DomainEvent
 from hufen.membership.ledger import _check_amount, _check_key
@@ -155,7 +156,7 @@ def points_award_batch(
 
 
 def _write(actor: Actor, entries: list[PointsEntry], accounts: dict[int, PointsAccount], now: dt.datetime) -> None:
-    PointsEntry.objects.bulk_create(entries)
+    insert_rows(entries)
     expiry: dict[tuple[int, dt.datetime], dt.datetime] = {}
     lots = []
     for e in entries:
@@ -164,25 +165,27 @@ def _write(actor: Actor, entries: list[PointsEntry], accounts: dict[int, PointsA
         if slot not in expiry:
             expiry[slot] = lot_expires_at(program, e.created_at)
         lots.append(PointsLot(account=e.account, entry=e, amount=e.amount, remaining=e.amount, expires_at=expiry[slot]))
-    PointsLot.objects.bulk_create(lots)
+    insert_rows(lots)
     touched = list({e.account_id: e.account for e in entries}.values())
     for account in touched:
         account.updated_at = now
-    PointsAccount.objects.bulk_update(touched, ["balance", "updated_at"])
-    AuditEvent.objects.bulk_create(
-        AuditEvent(
-            actor_kind=actor.kind,
-            actor_label=actor.label[:150],
-            actor_user_id=actor.user_id,
-            actor_api_client_id=actor.api_client_id,
-            action="points.award",
-            object_type="points_entry",
-            object_id=str(e.pk),
-            summary={"account_id": e.account_id, "amount": e.amount, "reason": e.reason},
-        )
-        for e in entries
+    update_rows(touched, ["balance", "updated_at"])
+    insert_rows(
+        [
+            AuditEvent(
+                actor_kind=actor.kind,
+                actor_label=actor.label[:150],
+                actor_user_id=actor.user_id,
+                actor_api_client_id=actor.api_client_id,
+                action="points.award",
+                object_type="points_entry",
+                object_id=str(e.pk),
+                summary={"account_id": e.account_id, "amount": e.amount, "reason": e.reason},
+            )
+            for e in entries
+        ]
     )
-    DomainEvent.objects.bulk_create(_earned_event(e) for e in entries)
+    insert_rows([_earned_event(e) for e in entries])
     # Judged as of the latest award (an item earned "later" than the batch's clock still counts).
     _upgrade_checks(actor, [a.member for a in touched], max([now, *(e.created_at for e in entries)]))
 

@@ -52,6 +52,64 @@ def test_couple_sharing_a_phone_are_two_persons() -> None:
     assert set(Identifier.objects.filter(kind="phone").values_list("person_id", flat=True)) == {husband, wife}
 
 
+HOME = {
+    "province": "浙江省",
+    "city": "杭州市",
+    "district": "西湖区",
+    "address": "浙江省杭州市西湖区文三路100号3幢501室",
+}
+
+
+@pytest.mark.parametrize(
+    ("owner", "relative"),
+    [("杨娜", "杨志强"), ("王娜", "杨志强"), ("张伟", "张桂兰"), ("陈建华", "陈家豪"), ("李子轩", "李梓涵")],
+)
+def test_a_relative_on_the_household_phone_and_address_is_another_person(owner: str, relative: str) -> None:
+    # given the owner, with gender, birth date and home address
+    owned, _, _ = link("dms", "H-1", name=owner, phone="13912340001", gender="女", birth_date="1985-03-02", **HOME)
+    # when another name arrives on the same phone and address, without gender or birth date (the
+    # phone and the address alone outweigh the different name in the model: p ≈ 0.998)
+    other, decision, why = link("wechat", "H-2", name=relative, phone="+86 139 1234 0001", address=HOME["address"])
+    # then it is a person of its own, and the explanation says which person it contradicts and why
+    assert other != owned and decision == "new"
+    assert why["rule"] == "contradiction" and why["candidate"]["person_id"] == owned
+    assert why["contradictions"] == [
+        {"person_id": owned, "record": "dms:H-1", "shared": ["phone"], "reason": "names differ"}
+    ]
+    assert SourceRecord.objects.get(source_key="H-2").person_id == other != owned
+
+
+def test_a_contradicted_person_is_not_reached_through_another_of_its_records() -> None:
+    # given the owner's person holding two records: one with the household phone, one with her own
+    owned, _, _ = link("dms", "H-3", name="杨娜", phone="13912340001", gender="女", **HOME)
+    again, _, _ = link("app", "H-4", name="杨娜", phone="13912340001", email="yangna@qq.com", **HOME)
+    assert again == owned
+    # when 杨志强 arrives on the household phone with an email typed by the owner's app
+    other, decision, why = link("leads", "H-5", name="杨志强", phone="13912340001", email="yangna@qq.com")
+    # then the shared email cannot link him either: a record of that person contradicts his
+    assert other != owned and decision == "new" and why["rule"] == "contradiction"
+
+
+@pytest.mark.parametrize(
+    ("variant", "rule"),
+    [
+        ("王小伟", "phone"),  # the same name
+        ("王晓伟", "phone"),  # a homophone
+        ("王小玮", "phone"),  # another homophone
+        ("王少伟", "phone"),  # one character mistyped in a three-character name
+        ("王曉偉", "phone"),  # traditional characters (a homophone once simplified)
+        ("王先生", "phone"),  # surname and honorific only
+        ("Xiaowei Wang", "phone"),  # pinyin, given name first
+        ("WANG xiaowei", "phone"),  # pinyin, family name first
+        ("Xiaowie Wang", "phone"),  # pinyin with a typo
+    ],
+)
+def test_spellings_of_one_name_on_a_shared_phone_still_link(variant: str, rule: str) -> None:
+    owned, _, _ = link("dms", "V-1", name="王小伟", phone="13812345678", gender="男", **HOME)
+    linked, decision, why = link("app", "V-2", name=variant, phone="138-1234-5678")
+    assert (linked, decision, why["rule"]) == (owned, "linked", rule), why
+
+
 def test_wang_wei_with_different_birth_dates_are_two_persons() -> None:
     a, _, _ = link("dms", "A1-3", name="王伟", birth_date="1985-03-02", city="杭州市", district="西湖区")
     b, decision, _ = link("dms", "A1-4", name="王伟", birth_date="1990-11-20", city="杭州市", district="西湖区")

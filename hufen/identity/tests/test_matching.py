@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hufen.common.pii import id_check_char
-from hufen.identity.matching import Columns, contradiction, contradicts, resolve
+from hufen.identity.matching import Columns, contradiction, contradicts, names_compatible, resolve
 from hufen.identity.prepare import prepare_frame, prepare_rows
 from hufen.identity.schema import DEFAULT_SCHEMA
 from hufen.identity.synthetic import generate, pairwise_scores
@@ -101,15 +101,22 @@ def test_array_contradictions_equal_the_per_pair_rule() -> None:
         {"record_id": "W3", "name": "夏先生", "phone": "13534466106"},
         {"record_id": "W4", "name": "张伟", "phone": "13534466106", "birth_date": "1980-01-01"},
         {"record_id": "W5", "name": "张玮", "phone": "13534466106", "birth_date": "1980-01-10"},
+        # relatives and spellings on one household phone
+        {"record_id": "W6", "name": "张桂兰", "phone": "13534466106"},
+        {"record_id": "W7", "name": "Zhang Guilan", "phone": "13534466106"},
+        {"record_id": "W8", "name": "张贵兰", "phone": "13534466106"},
+        {"record_id": "W9", "name": "Wei Zhang", "phone": "13534466106"},
+        {"record_id": "W10", "name": "Zhang Xin", "phone": "13534466106"},
+        {"record_id": "W11", "name": "张秀英", "phone": "13534466106"},
     ]
     frame = prepare_frame(records, DEFAULT_SCHEMA)
     rows = prepare_rows(records, DEFAULT_SCHEMA)
     rng = np.random.default_rng(3)
     a = rng.integers(0, len(rows), 4000)
     b = rng.integers(0, len(rows), 4000)
-    tail = np.arange(len(rows) - 5, len(rows))
-    a = np.concatenate([a, np.repeat(tail, 5)])
-    b = np.concatenate([b, np.tile(tail, 5)])
+    tail = np.arange(len(rows) - 11, len(rows))
+    a = np.concatenate([a, np.repeat(tail, 11)])
+    b = np.concatenate([b, np.tile(tail, 11)])
     # when checked as arrays and one pair at a time
     got = contradicts(Columns(frame), a, b, ["d_birth_date"])
     expected = [contradiction(rows[x], rows[y], ["d_birth_date"]) is not None for x, y in zip(a, b, strict=True)]
@@ -128,3 +135,60 @@ def test_honorific_name_meets_a_latin_name_in_either_order() -> None:
     result = resolve(cases + _filler(300), DEFAULT_SCHEMA)
     person = dict(zip(result.record_ids, result.person_ids, strict=True))
     assert person["L1"] == person["L2"] == person["L3"]
+
+
+def _name(name: str) -> dict[str, str]:
+    return prepare_rows([{"record_id": "x", "name": name}], DEFAULT_SCHEMA)[0]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "compatible"),
+    [
+        # one name written another way: one person on a shared phone
+        ("王小伟", "王晓伟", True),  # homophone
+        ("王小伟", "王少伟", True),  # one character mistyped in a three-character name
+        ("欧阳娜娜", "歐陽娜娜", True),  # traditional characters
+        ("王小伟", "王先生", True),  # surname and honorific
+        ("王小伟", "Xiaowei Wang", True),  # pinyin, either order
+        ("王小伟", "Xiaowie Wang", True),  # pinyin with a typo
+        ("Xia Wei", "魏霞", True),  # a Latin name read the other way round
+        ("smith john", "smith jon", True),  # a Latin spelling variant
+        # another name: a relative on the household phone
+        ("杨娜", "杨志强", False),
+        ("王娜", "杨志强", False),
+        ("王强", "王倩", False),  # two-character names: one character is the whole given name
+        ("王鑫", "王秀英", False),  # `wang xin` / `wang xiuying`: alike keys, only the surname agrees
+        ("王子轩", "王梓涵", False),  # a homophone and another character: two changes
+        ("陈建华", "陈家豪", False),
+        ("王强", "张强", False),  # another surname on a two-character name
+        ("Xin Wang", "王秀英", False),  # pinyin of another given name under the same surname
+        ("john smith", "jane smith", False),
+    ],
+)
+def test_names_compatible_only_for_spellings_of_one_name(a: str, b: str, compatible: bool) -> None:
+    assert names_compatible(_name(a), _name(b)) is compatible
+    assert names_compatible(_name(b), _name(a)) is compatible
+
+
+def test_a_relative_on_the_household_phone_and_address_stays_apart_in_batch() -> None:
+    # given the owner, her other records spelled differently, and her father-in-law on the
+    # household's phone and address without gender or birth date
+    home = {"phone": "13912340001", "city": "杭州市", "district": "西湖区", "address": "文三路100号3幢501室"}
+    cases = [
+        {"record_id": "H1", "name": "杨娜", "gender": "女", "birth_date": "1985-03-02", **home},
+        {"record_id": "H2", "name": "楊娜", "phone": "139-1234-0001", "birth_date": "1985年3月2日"},
+        {"record_id": "H3", "name": "Na Yang", "phone": "+86 139 1234 0001", "address": home["address"]},
+        {"record_id": "H4", "name": "杨女士", "phone": "13912340001"},
+        {"record_id": "H5", "name": "杨志强", "phone": "139 1234 0001", "address": home["address"]},
+        {"record_id": "H6", "name": "杨志强", "phone": "13912340001", "city": "杭州市", "district": "西湖区"},
+        # another household: mother and son on one phone, pinyin keys alike (`wang xin`, `wang xiuying`)
+        {"record_id": "K1", "name": "王秀英", "phone": "13700002222", "birth_date": "1960-05-01"},
+        {"record_id": "K2", "name": "王鑫", "phone": "137-0000-2222"},
+        {"record_id": "K3", "name": "王秀英", "phone": "13700002222", "city": "杭州市"},
+    ]
+    result = resolve(cases + _filler(300), DEFAULT_SCHEMA)
+    person = dict(zip(result.record_ids, result.person_ids, strict=True))
+    # then the owner's spellings are one person, and each relative's records another
+    assert person["H1"] == person["H2"] == person["H3"] == person["H4"]
+    assert person["H5"] == person["H6"] != person["H1"]
+    assert person["K1"] == person["K3"] != person["K2"]

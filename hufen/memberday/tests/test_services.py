@@ -210,7 +210,7 @@ def test_check_in_query_budget(world: World) -> None:
     statements = [q["sql"] for q in ctx.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
     if connection.vendor == "postgresql":
         # One prepared statement (hotwrite.py) does all of it, and answers the repeat and the retry.
-        assert len(statements) == 1 and statements[0].startswith("WITH r ("), statements
+        assert len(statements) == 1 and statements[0].startswith("WITH i AS ("), statements
         assert "memberday_checked_in" in statements[0] and "common_idempotencyrecord" in statements[0]
         for again_key in (RequestKey("member:test", "t2", "d2"), key, None):
             with CaptureQueriesContext(connection) as again:
